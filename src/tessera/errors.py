@@ -1,0 +1,230 @@
+"""The one exception tree of Tessera.
+
+Every error Tessera raises on purpose derives from :class:`TesseraError` and carries a stable
+machine ``code``. Messages are short and safe: they never contain a token, a secret, key
+material, or a claim value taken from a token (an attacker must not be able to make us echo
+their input into logs or responses).
+
+::
+
+    TesseraError                          tessera_error
+    ├── ConfigurationError                invalid_configuration
+    ├── InvalidKey                        invalid_key
+    │   ├── WeakKey                       weak_key
+    │   └── InvalidKeySet                 invalid_key_set
+    ├── SigningError                      signing_failed
+    └── TokenError                        invalid_token
+        ├── MalformedToken                malformed_token
+        │   └── TokenTooLarge             token_too_large
+        ├── ForbiddenHeader               forbidden_header
+        ├── UnsupportedCritical           unsupported_crit
+        ├── AlgorithmNotAllowed           alg_not_allowed
+        ├── InvalidType                   invalid_typ
+        ├── UnknownKey                    unknown_kid
+        ├── InvalidSignature              invalid_signature
+        ├── TokenRevoked                  token_revoked
+        └── ClaimError                    invalid_claims
+            ├── MissingClaim              missing_claim
+            ├── InvalidClaim              invalid_claim
+            ├── InvalidIssuer             invalid_issuer
+            ├── InvalidAudience           invalid_audience
+            ├── TokenExpired              token_expired
+            ├── TokenNotYetValid          token_not_yet_valid
+            ├── IssuedInFuture            iat_in_future
+            └── TokenTooOld               token_too_old
+
+Protocol error codes (RFC 6749 §5.2, RFC 6750 §3.1) are chosen at the HTTP edge from these
+classes; every :class:`TokenError` is ``invalid_token`` to a resource-server client.
+
+This module imports nothing of Tessera's, so every layer (``jose`` included) may use it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AlgorithmNotAllowed",
+    "ClaimError",
+    "ConfigurationError",
+    "ForbiddenHeader",
+    "InvalidAudience",
+    "InvalidClaim",
+    "InvalidIssuer",
+    "InvalidKey",
+    "InvalidKeySet",
+    "InvalidSignature",
+    "InvalidType",
+    "IssuedInFuture",
+    "MalformedToken",
+    "MissingClaim",
+    "SigningError",
+    "TesseraError",
+    "TokenError",
+    "TokenExpired",
+    "TokenNotYetValid",
+    "TokenRevoked",
+    "TokenTooLarge",
+    "TokenTooOld",
+    "UnknownKey",
+    "UnsupportedCritical",
+    "WeakKey",
+]
+
+
+class TesseraError(Exception):
+    """Root of every error Tessera raises on purpose."""
+
+    code: str = "tessera_error"
+
+    def __init__(self, message: str, **fields: object) -> None:
+        super().__init__(message)
+        self.message = message
+        # Structured, safe metadata for logs (never a token or secret; callers pass names,
+        # kids and algorithm identifiers only).
+        self.fields = fields
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!r}, message={self.message!r})"
+
+
+class ConfigurationError(TesseraError):
+    """A setting is missing, malformed, or outside its allowed range."""
+
+    code = "invalid_configuration"
+
+
+class InvalidKey(TesseraError):
+    """A key is malformed, of the wrong type, or unusable with its algorithm."""
+
+    code = "invalid_key"
+
+
+class WeakKey(InvalidKey):
+    """A key is too short, well known, or otherwise unsafe to use."""
+
+    code = "weak_key"
+
+
+class InvalidKeySet(InvalidKey):
+    """A key set is malformed, mixes key kinds, or repeats a ``kid``."""
+
+    code = "invalid_key_set"
+
+
+class SigningError(TesseraError):
+    """A token could not be produced (bad claims or header for the chosen key)."""
+
+    code = "signing_failed"
+
+
+class TokenError(TesseraError):
+    """A token was refused. Every subclass maps to ``invalid_token`` at the HTTP edge."""
+
+    code = "invalid_token"
+
+
+class MalformedToken(TokenError):
+    """Not a well-formed compact JWS: segments, base64url, JSON or structure."""
+
+    code = "malformed_token"
+
+
+class TokenTooLarge(MalformedToken):
+    """The token exceeds the size cap; refused before any decoding."""
+
+    code = "token_too_large"
+
+
+class ForbiddenHeader(TokenError):
+    """The header carries a parameter Tessera never honours (``jku``, ``x5u``, ``jwk`` …)."""
+
+    code = "forbidden_header"
+
+
+class UnsupportedCritical(TokenError):
+    """The header's ``crit`` (or ``b64``/``zip``) asks for an extension Tessera does not do."""
+
+    code = "unsupported_crit"
+
+
+class AlgorithmNotAllowed(TokenError):
+    """``alg`` is missing, not pinned for this issuer, or differs from the key's own."""
+
+    code = "alg_not_allowed"
+
+
+class InvalidType(TokenError):
+    """``typ`` is not the expected media type (e.g. an ID token used as an access token)."""
+
+    code = "invalid_typ"
+
+
+class UnknownKey(TokenError):
+    """No trusted key matches the token's ``kid`` and ``alg``."""
+
+    code = "unknown_kid"
+
+
+class InvalidSignature(TokenError):
+    """The signature does not verify over the token's signing input."""
+
+    code = "invalid_signature"
+
+
+class TokenRevoked(TokenError):
+    """The token's ``jti`` (or its family) has been revoked."""
+
+    code = "token_revoked"
+
+
+class ClaimError(TokenError):
+    """The payload's claims fail the claims policy."""
+
+    code = "invalid_claims"
+
+
+class MissingClaim(ClaimError):
+    """A required claim is absent."""
+
+    code = "missing_claim"
+
+
+class InvalidClaim(ClaimError):
+    """A claim has the wrong type or an impossible value."""
+
+    code = "invalid_claim"
+
+
+class InvalidIssuer(ClaimError):
+    """``iss`` is not exactly the pinned issuer."""
+
+    code = "invalid_issuer"
+
+
+class InvalidAudience(ClaimError):
+    """``aud`` does not contain the expected audience."""
+
+    code = "invalid_audience"
+
+
+class TokenExpired(ClaimError):
+    """``exp`` is past, beyond the leeway."""
+
+    code = "token_expired"
+
+
+class TokenNotYetValid(ClaimError):
+    """``nbf`` is in the future, beyond the leeway."""
+
+    code = "token_not_yet_valid"
+
+
+class IssuedInFuture(ClaimError):
+    """``iat`` is in the future, beyond the leeway."""
+
+    code = "iat_in_future"
+
+
+class TokenTooOld(ClaimError):
+    """``iat`` is older than the configured maximum age."""
+
+    code = "token_too_old"

@@ -1,0 +1,235 @@
+"""JWT claims: the frozen :class:`Claims` result and the :class:`ClaimsPolicy` (rule 6).
+
+Policy (RFC 7519 §4.1, RFC 9068 §4, RFC 8725 §3.8–3.9), each rule its own error:
+
+- ``iss`` is a string equal to the pinned issuer, byte for byte (no normalization: a
+  trailing slash, a prefix or a homoglyph is another issuer);
+- ``aud`` is a non-empty string or a non-empty array of strings containing our audience;
+- ``exp``, ``nbf``, ``iat`` are JSON numbers (never ``bool``, which Python calls an
+  ``int``), finite, within 0 … 9999-12-31; fractions are fine;
+- ``exp`` not past, ``nbf`` not future, ``iat`` not future (each ± leeway); ``iat`` not older
+  than ``max_age`` when one is set;
+- ``sub``, ``jti``, ``client_id``, ``tenant_id``, ``scope`` are strings when present.
+
+Time is a parameter: every check takes ``now`` (seconds since the epoch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from types import MappingProxyType
+from typing import Any, Final
+
+from tessera.errors import (
+    ConfigurationError,
+    InvalidAudience,
+    InvalidClaim,
+    InvalidIssuer,
+    IssuedInFuture,
+    MissingClaim,
+    TokenExpired,
+    TokenNotYetValid,
+    TokenTooOld,
+)
+
+__all__ = ["MAX_LEEWAY", "MAX_NUMERIC_DATE", "Claims", "ClaimsPolicy"]
+
+MAX_NUMERIC_DATE: Final = 253402300799  # 9999-12-31T23:59:59Z
+MAX_LEEWAY: Final = 120  # DESIGN.md: clock skew tolerated 0–120 s
+_STRING_CLAIMS: Final = ("sub", "jti", "client_id", "tenant_id", "scope")
+_ALWAYS_REQUIRED: Final = frozenset({"iss", "aud", "exp"})
+
+
+def _freeze(value: Any) -> Any:
+    kind = type(value)
+    if kind is list:
+        return tuple(_freeze(v) for v in value)
+    if kind is dict:
+        return MappingProxyType({k: _freeze(v) for k, v in value.items()})
+    return value
+
+
+class Claims(Mapping[str, Any]):
+    """The verified claims of a token: a read-only mapping with typed accessors.
+
+    JSON arrays become tuples and objects read-only mappings, so a handler cannot alter
+    claims that a verified-token cache shares between requests.
+    """
+
+    __slots__ = ("_data", "_scope")
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        for name, value in data.items():
+            kind = type(value)
+            if kind is list or kind is dict:
+                data[name] = _freeze(value)
+        self._data = data
+        self._scope: frozenset[str] | None = None
+
+    def __getitem__(self, name: str) -> Any:
+        return self._data[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._data
+
+    def __repr__(self) -> str:
+        # Claim names only: values may be personal data and belong in no log.
+        return f"Claims(names={sorted(self._data)!r})"
+
+    @property
+    def issuer(self) -> str:
+        return str(self._data["iss"])
+
+    @property
+    def subject(self) -> str | None:
+        return self._data.get("sub")
+
+    @property
+    def audience(self) -> tuple[str, ...]:
+        aud = self._data.get("aud")
+        if aud is None:
+            return ()
+        return (aud,) if isinstance(aud, str) else tuple(aud)
+
+    @property
+    def expires_at(self) -> float:
+        return float(self._data["exp"])
+
+    @property
+    def not_before(self) -> float | None:
+        nbf = self._data.get("nbf")
+        return None if nbf is None else float(nbf)
+
+    @property
+    def issued_at(self) -> float | None:
+        iat = self._data.get("iat")
+        return None if iat is None else float(iat)
+
+    @property
+    def jwt_id(self) -> str | None:
+        return self._data.get("jti")
+
+    @property
+    def client_id(self) -> str | None:
+        return self._data.get("client_id")
+
+    @property
+    def tenant_id(self) -> str | None:
+        return self._data.get("tenant_id")
+
+    @property
+    def scope(self) -> frozenset[str]:
+        """Granted scopes: RFC 8693 §4.2 ``scope`` string, or an ``scp`` array (some issuers)."""
+        if self._scope is None:
+            raw = self._data.get("scope")
+            if isinstance(raw, str):
+                self._scope = frozenset(raw.split())
+            else:
+                scp = self._data.get("scp")
+                self._scope = (
+                    frozenset(s for s in scp if isinstance(s, str))
+                    if isinstance(scp, tuple)
+                    else frozenset(scp.split())
+                    if isinstance(scp, str)
+                    else frozenset()
+                )
+        return self._scope
+
+
+def _numeric_date(claims: Mapping[str, Any], name: str) -> float | int | None:
+    value = claims.get(name)
+    if value is None:
+        if name in claims:
+            raise InvalidClaim(f"{name} must be a number", claim=name)
+        return None
+    kind = type(value)
+    if (kind is not int and kind is not float) or not 0 <= value <= MAX_NUMERIC_DATE:
+        raise InvalidClaim(f"{name} must be a NumericDate", claim=name)
+    number: float = value
+    return number
+
+
+class ClaimsPolicy:
+    """The claim rules for one (issuer, audience) pair."""
+
+    __slots__ = ("audience", "issuer", "leeway", "max_age", "required")
+
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        audience: str,
+        leeway: float = 30,
+        max_age: float | None = None,
+        required: frozenset[str] = frozenset(),
+    ) -> None:
+        if not isinstance(issuer, str) or not issuer:
+            raise ConfigurationError("issuer must be a non-empty string")
+        if not isinstance(audience, str) or not audience:
+            raise ConfigurationError("audience must be a non-empty string")
+        if isinstance(leeway, bool) or not 0 <= leeway <= MAX_LEEWAY:
+            raise ConfigurationError(f"leeway must be between 0 and {MAX_LEEWAY} seconds")
+        if max_age is not None and (isinstance(max_age, bool) or max_age <= 0):
+            raise ConfigurationError("max_age must be a positive number of seconds")
+        self.issuer = issuer
+        self.audience = audience
+        self.leeway = leeway
+        self.max_age = max_age
+        self.required = (
+            _ALWAYS_REQUIRED
+            | required
+            | (frozenset({"iat"}) if max_age is not None else frozenset())
+        )
+
+    def check(
+        self, claims: Mapping[str, Any], now: float
+    ) -> tuple[float, float | None, float | None]:
+        """Raise unless ``claims`` pass; return ``(exp, nbf, iat)`` for later re-checks."""
+        for name in self.required:
+            if name not in claims:
+                raise MissingClaim(f"{name} is required", claim=name)
+        iss = claims["iss"]
+        if type(iss) is not str or iss != self.issuer:
+            raise InvalidIssuer("iss is not the expected issuer")
+        self._check_audience(claims["aud"])
+        for name in _STRING_CLAIMS:
+            value = claims.get(name)
+            if value is not None and type(value) is not str:
+                raise InvalidClaim(f"{name} must be a string", claim=name)
+            if value is None and name in claims:
+                raise InvalidClaim(f"{name} must be a string", claim=name)
+        exp = _numeric_date(claims, "exp")
+        assert exp is not None  # noqa: S101 - exp is always required above
+        nbf = _numeric_date(claims, "nbf")
+        iat = _numeric_date(claims, "iat")
+        self.check_times(exp, nbf, iat, now)
+        return exp, nbf, iat
+
+    def _check_audience(self, aud: Any) -> None:
+        if type(aud) is str:
+            if aud != self.audience:
+                raise InvalidAudience("token is not for this audience")
+            return
+        if type(aud) is not list or not aud or any(type(a) is not str for a in aud):
+            raise InvalidAudience("aud must be a string or a non-empty array of strings")
+        if self.audience not in aud:
+            raise InvalidAudience("token is not for this audience")
+
+    def check_times(self, exp: float, nbf: float | None, iat: float | None, now: float) -> None:
+        """The time rules alone: also run on every verified-token cache hit."""
+        leeway = self.leeway
+        if now - leeway >= exp:  # RFC 7519 §4.1.4: valid only BEFORE exp
+            raise TokenExpired("token has expired")
+        if nbf is not None and nbf > now + leeway:
+            raise TokenNotYetValid("token is not valid yet")
+        if iat is not None:
+            if iat > now + leeway:
+                raise IssuedInFuture("token is issued in the future")
+            if self.max_age is not None and now - iat > self.max_age + leeway:
+                raise TokenTooOld("token is older than the maximum age")

@@ -1,0 +1,155 @@
+"""`Verifier`: strict local validation of access tokens for one pinned issuer.
+
+``verify(token, now=None) -> Claims`` runs DESIGN.md validation rules 1–6 in order (JWS
+rules in :mod:`tessera.jose.jws`, claim rules in :mod:`tessera.jose.claims`) and raises a
+:class:`~tessera.errors.TokenError` subclass on the first failure. It never returns a bool.
+
+Keys come from a :class:`~tessera.jose.jws.KeyResolver`: a local :class:`KeySet` now, a
+remote JWKS cache later; revocation and sender constraints plug in after the claim checks.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
+
+from tessera.errors import ConfigurationError, TesseraError
+from tessera.jose.algorithms import ALGORITHMS
+from tessera.jose.claims import Claims, ClaimsPolicy
+from tessera.jose.jwks import KeySet
+from tessera.jose.jws import DEFAULT_MAX_TOKEN_BYTES, KeyResolver, normalize_typ, verify_compact
+from tessera.jose.strict_json import loads_object
+from tessera.verify.cache import CacheEntry, VerifiedTokenCache
+
+__all__ = ["Verifier"]
+
+Clock = Callable[[], float]
+
+
+def _check_algorithms(algorithms: Collection[str]) -> frozenset[str]:
+    if isinstance(algorithms, str) or not algorithms:
+        raise ConfigurationError("algorithms must be a non-empty list of algorithm names")
+    pinned = frozenset(algorithms)
+    unknown = sorted(a for a in pinned if a not in ALGORITHMS)
+    if unknown:
+        raise ConfigurationError(f"unsupported algorithms: {', '.join(map(repr, unknown))}")
+    if len({ALGORITHMS[a].symmetric for a in pinned}) > 1:
+        # RFC 8725 §3.1: never accept HMAC beside asymmetric algorithms for one issuer.
+        raise ConfigurationError("algorithms cannot mix HS256 with asymmetric algorithms")
+    return pinned
+
+
+class Verifier:
+    """Validates tokens of one issuer for one audience.
+
+    :param issuer: the exact ``iss`` expected.
+    :param audience: this resource server's identifier, required in ``aud``.
+    :param algorithms: the allowlist for this issuer; ``none`` does not exist.
+    :param keys: a :class:`KeySet`, a JWKS document (dict or JSON), or any resolver.
+    :param leeway: clock skew tolerated, 0–120 s.
+    :param max_age: refuse tokens whose ``iat`` is older (seconds), if set.
+    :param typ: the required ``typ`` header (``at+jwt`` per RFC 9068); ``None`` skips the
+        check, for issuers that do not type their access tokens.
+    :param required_claims: claims required beyond ``iss aud exp``.
+    :param cache_size: verified-token cache entries; 0 disables the cache.
+    :param clock: returns the current time when ``verify`` gets no ``now``.
+    """
+
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        audience: str,
+        algorithms: Collection[str],
+        keys: KeySet | KeyResolver | Mapping[str, Any] | str,
+        leeway: float = 30,
+        max_age: float | None = None,
+        typ: str | None = "at+jwt",
+        required_claims: Collection[str] = (),
+        max_token_bytes: int = DEFAULT_MAX_TOKEN_BYTES,
+        cache_size: int = 0,
+        clock: Clock = time.time,
+    ) -> None:
+        self.algorithms = _check_algorithms(algorithms)
+        self.policy = ClaimsPolicy(
+            issuer=issuer,
+            audience=audience,
+            leeway=leeway,
+            max_age=max_age,
+            required=frozenset(required_claims),
+        )
+        if not 256 <= max_token_bytes <= 1 << 20:
+            raise ConfigurationError("max_token_bytes must be between 256 and 1 MiB")
+        if cache_size < 0:
+            raise ConfigurationError("cache_size must not be negative")
+        self.typ = None if typ is None else normalize_typ(typ)
+        self.max_token_bytes = max_token_bytes
+        self._keys: KeyResolver = self._as_resolver(keys)
+        self._cache = VerifiedTokenCache(cache_size) if cache_size else None
+        self._clock = clock
+
+    def _as_resolver(self, keys: KeySet | KeyResolver | Mapping[str, Any] | str) -> KeyResolver:
+        if isinstance(keys, Mapping | str):
+            return KeySet.from_jwks(keys, algorithms=self.algorithms)
+        if not hasattr(keys, "resolve"):
+            raise ConfigurationError("keys must be a KeySet, a JWKS document or a KeyResolver")
+        return keys
+
+    @property
+    def issuer(self) -> str:
+        return self.policy.issuer
+
+    @property
+    def audience(self) -> str:
+        return self.policy.audience
+
+    @property
+    def cache(self) -> VerifiedTokenCache | None:
+        return self._cache
+
+    def verify(self, token: str, *, now: float | None = None) -> Claims:
+        """Return the token's verified :class:`Claims`, or raise a ``TokenError``."""
+        if now is None:
+            now = self._clock()
+        cache = self._cache
+        if cache is None:
+            return self._verify_uncached(token, now, None)
+        entry = cache.get(token)
+        if entry is None or not self._still_trusted(entry):
+            return self._verify_uncached(token, now, cache)
+        self.policy.check_times(entry.exp, entry.nbf, entry.iat, now)
+        return entry.claims
+
+    def _verify_uncached(self, token: str, now: float, cache: VerifiedTokenCache | None) -> Claims:
+        header, payload, key = verify_compact(
+            token,
+            self._keys,
+            algorithms=self.algorithms,
+            typ=self.typ,
+            max_bytes=self.max_token_bytes,
+        )
+        data = loads_object(payload, "payload")
+        exp, nbf, iat = self.policy.check(data, now)
+        claims = Claims(data)
+        if cache is not None:
+            kid = header.get("kid")
+            cache.put(token, CacheEntry(claims, key, kid, key.alg.name, exp, nbf, iat))
+        return claims
+
+    def _still_trusted(self, entry: CacheEntry) -> bool:
+        """The key that verified a cached token must still be the one trusted for its kid."""
+        try:
+            return self._keys.resolve(entry.kid, entry.alg) is entry.key
+        except TesseraError:
+            return False
+
+    def update_keys(self, keys: KeySet | KeyResolver | Mapping[str, Any] | str) -> None:
+        """Swap the trusted keys; cached tokens of keys that left the set are dropped."""
+        resolver = self._as_resolver(keys)
+        old = self._keys
+        self._keys = resolver
+        if self._cache is not None and isinstance(old, KeySet):
+            gone = old.kids - resolver.kids if isinstance(resolver, KeySet) else old.kids
+            if gone:
+                self._cache.evict_kids(gone)
