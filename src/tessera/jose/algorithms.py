@@ -13,6 +13,7 @@ There is no ``none`` algorithm here, by design (RFC 8725 §3.1): a name that is 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final
 
 from cryptography.exceptions import InvalidSignature as _CryptoInvalidSignature
@@ -41,6 +42,7 @@ __all__ = [
 MIN_RSA_BITS: Final = 2048  # RFC 7518 §3.3, §3.5
 MIN_HMAC_KEY_BYTES: Final = 32  # RFC 7518 §3.2: key at least as long as the hash output
 
+Verify = Callable[[bytes, bytes], None]
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
 
@@ -56,10 +58,18 @@ class Algorithm:
         raise NotImplementedError
 
     def verify(self, key: object, data: bytes, signature: bytes) -> None:
-        raise NotImplementedError
+        """Verify once with ``key``; raises :class:`InvalidSignature` (or ``InvalidKey``)."""
+        self.verifier_for(key)(data, signature)
 
     def check_public_key(self, key: object) -> None:
         """Raise :class:`InvalidKey`/:class:`WeakKey` unless ``key`` suits this algorithm."""
+        raise NotImplementedError
+
+    def verifier_for(self, key: object) -> Verify:
+        """Check ``key`` once and return ``verify(data, signature)`` bound to it.
+
+        The verifier's hot path calls the result directly: one Python frame per signature.
+        """
         raise NotImplementedError
 
     def check_private_key(self, key: object) -> None:
@@ -91,20 +101,26 @@ class EcdsaAlgorithm(Algorithm):
         size = self.coordinate_bytes
         return r.to_bytes(size, "big") + s.to_bytes(size, "big")
 
-    def verify(self, key: object, data: bytes, signature: bytes) -> None:
+    def verifier_for(self, key: object) -> Verify:
+        self.check_public_key(key)
+        assert isinstance(key, ec.EllipticCurvePublicKey)  # noqa: S101 - narrowed by the check
+        crypto_verify, ecdsa, order = key.verify, self._ecdsa, self._order
         size = self.coordinate_bytes
-        # Exactly r‖s: a DER signature, a truncated one or extra bytes are refused (§3.4).
-        if len(signature) != 2 * size:
-            raise InvalidSignature("signature has the wrong length for its algorithm")
-        r = int.from_bytes(signature[:size], "big")
-        s = int.from_bytes(signature[size:], "big")
-        # r, s must lie in [1, n-1]: r = s = 0 is CVE-2022-21449 ("psychic signatures").
-        if not (0 < r < self._order and 0 < s < self._order):
-            raise InvalidSignature("signature does not verify")
-        try:
-            key.verify(encode_dss_signature(r, s), data, self._ecdsa)  # type: ignore[attr-defined]
-        except _CryptoInvalidSignature:
-            raise InvalidSignature("signature does not verify") from None
+        from_bytes = int.from_bytes
+
+        def verify(data: bytes, signature: bytes) -> None:
+            if len(signature) != 2 * size:
+                raise InvalidSignature("signature has the wrong length for its algorithm")
+            r = from_bytes(signature[:size])
+            s = from_bytes(signature[size:])
+            if not (0 < r < order and 0 < s < order):  # CVE-2022-21449
+                raise InvalidSignature("signature does not verify")
+            try:
+                crypto_verify(encode_dss_signature(r, s), data, ecdsa)
+            except _CryptoInvalidSignature:
+                raise InvalidSignature("signature does not verify") from None
+
+        return verify
 
     def check_public_key(self, key: object) -> None:
         if not isinstance(key, ec.EllipticCurvePublicKey):
@@ -139,14 +155,21 @@ class RsaAlgorithm(Algorithm):
         assert isinstance(key, rsa.RSAPrivateKey)  # noqa: S101 - narrowed by the check
         return key.sign(data, self._padding, self._hash)
 
-    def verify(self, key: object, data: bytes, signature: bytes) -> None:
-        # RFC 8017 §8.2.2 / §8.1.2: the signature is exactly as long as the modulus.
-        if len(signature) != (key.key_size + 7) // 8:  # type: ignore[attr-defined]
-            raise InvalidSignature("signature has the wrong length for its key")
-        try:
-            key.verify(signature, data, self._padding, self._hash)  # type: ignore[attr-defined]
-        except _CryptoInvalidSignature:
-            raise InvalidSignature("signature does not verify") from None
+    def verifier_for(self, key: object) -> Verify:
+        self.check_public_key(key)
+        assert isinstance(key, rsa.RSAPublicKey)  # noqa: S101 - narrowed by the check
+        crypto_verify, pad, hash_alg = key.verify, self._padding, self._hash
+        size = (key.key_size + 7) // 8
+
+        def verify(data: bytes, signature: bytes) -> None:
+            if len(signature) != size:
+                raise InvalidSignature("signature has the wrong length for its key")
+            try:
+                crypto_verify(signature, data, pad, hash_alg)
+            except _CryptoInvalidSignature:
+                raise InvalidSignature("signature does not verify") from None
+
+        return verify
 
     def check_public_key(self, key: object) -> None:
         if not isinstance(key, rsa.RSAPublicKey):
@@ -175,13 +198,20 @@ class EddsaAlgorithm(Algorithm):
         assert isinstance(key, ed25519.Ed25519PrivateKey)  # noqa: S101 - narrowed by the check
         return key.sign(data)
 
-    def verify(self, key: object, data: bytes, signature: bytes) -> None:
-        if len(signature) != 64:
-            raise InvalidSignature("signature has the wrong length for its algorithm")
-        try:
-            key.verify(signature, data)  # type: ignore[attr-defined]
-        except _CryptoInvalidSignature:
-            raise InvalidSignature("signature does not verify") from None
+    def verifier_for(self, key: object) -> Verify:
+        self.check_public_key(key)
+        assert isinstance(key, ed25519.Ed25519PublicKey)  # noqa: S101 - narrowed by the check
+        crypto_verify = key.verify
+
+        def verify(data: bytes, signature: bytes) -> None:
+            if len(signature) != 64:
+                raise InvalidSignature("signature has the wrong length for its algorithm")
+            try:
+                crypto_verify(signature, data)
+            except _CryptoInvalidSignature:
+                raise InvalidSignature("signature does not verify") from None
+
+        return verify
 
     def check_public_key(self, key: object) -> None:
         if not isinstance(key, ed25519.Ed25519PublicKey):
@@ -211,13 +241,20 @@ class HmacAlgorithm(Algorithm):
         mac.update(data)
         return mac.finalize()
 
-    def verify(self, key: object, data: bytes, signature: bytes) -> None:
-        mac = hmac.HMAC(key, self._hash)  # type: ignore[arg-type]
-        mac.update(data)
-        try:
-            mac.verify(signature)  # constant-time comparison inside cryptography
-        except _CryptoInvalidSignature:
-            raise InvalidSignature("signature does not verify") from None
+    def verifier_for(self, key: object) -> Verify:
+        self.check_public_key(key)
+        assert isinstance(key, bytes)  # noqa: S101 - narrowed by the check
+        hash_alg = self._hash
+
+        def verify(data: bytes, signature: bytes) -> None:
+            mac = hmac.HMAC(key, hash_alg)
+            mac.update(data)
+            try:
+                mac.verify(signature)  # constant-time comparison inside cryptography
+            except _CryptoInvalidSignature:
+                raise InvalidSignature("signature does not verify") from None
+
+        return verify
 
     def check_public_key(self, key: object) -> None:
         self.check_private_key(key)

@@ -23,6 +23,8 @@ _ALPHABET_MATCH: Final = _ALPHABET.fullmatch
 # Canonical encodings have those bits zero: only these final characters are allowed.
 _CANONICAL_LAST_OF_2: Final = frozenset("AQgw")
 _CANONICAL_LAST_OF_3: Final = frozenset("AEIMQUYcgkosw048")
+_PADDING: Final = ("", "", "==", "=")
+_a2b: Final = binascii.a2b_base64
 
 
 def b64url_encode(data: bytes) -> str:
@@ -55,8 +57,16 @@ def b64url_decode(segment: str, what: str = "segment") -> bytes:
 
 
 def decode_canonical(segment: str) -> bytes:
-    """Decode a segment ALREADY checked to be canonical (:func:`is_b64url` or the JWS regex)."""
+    """Decode a segment whose tail is canonical and that holds no ``+``, ``/`` or ``=``.
+
+    After mapping ``-_`` to ``+/``, ``binascii``'s strict mode refuses every character
+    outside the alphabet (whitespace, non-ASCII, NUL …), so no regex pass is needed first.
+    It is about twice as fast as ``base64.urlsafe_b64decode``, which matters on the hot path.
+    """
     try:
-        return base64.urlsafe_b64decode(segment + "=" * (-len(segment) & 3))
-    except (binascii.Error, ValueError) as exc:  # unreachable after is_b64url; kept as a guard
+        return _a2b(
+            (segment + _PADDING[len(segment) & 3]).replace("-", "+").replace("_", "/"),
+            strict_mode=True,
+        )
+    except ValueError as exc:  # binascii.Error is a ValueError; so is non-ASCII input
         raise MalformedToken("segment is not base64url") from exc

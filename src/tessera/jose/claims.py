@@ -38,6 +38,7 @@ MAX_NUMERIC_DATE: Final = 253402300799  # 9999-12-31T23:59:59Z
 MAX_LEEWAY: Final = 120  # DESIGN.md: clock skew tolerated 0–120 s
 _STRING_CLAIMS: Final = ("sub", "jti", "client_id", "tenant_id", "scope")
 _ALWAYS_REQUIRED: Final = frozenset({"iss", "aud", "exp"})
+_ABSENT: Final = object()
 
 
 def _freeze(value: Any) -> Any:
@@ -191,23 +192,24 @@ class ClaimsPolicy:
         self, claims: Mapping[str, Any], now: float
     ) -> tuple[float, float | None, float | None]:
         """Raise unless ``claims`` pass; return ``(exp, nbf, iat)`` for later re-checks."""
-        for name in self.required:
-            if name not in claims:
-                raise MissingClaim(f"{name} is required", claim=name)
+        if not self.required <= claims.keys():
+            missing = min(self.required - claims.keys())
+            raise MissingClaim(f"{missing} is required", claim=missing)
         iss = claims["iss"]
         if type(iss) is not str or iss != self.issuer:
             raise InvalidIssuer("iss is not the expected issuer")
-        self._check_audience(claims["aud"])
+        aud = claims["aud"]
+        if type(aud) is not str or aud != self.audience:
+            self._check_audience(aud)
+        get = claims.get
         for name in _STRING_CLAIMS:
-            value = claims.get(name)
-            if value is not None and type(value) is not str:
-                raise InvalidClaim(f"{name} must be a string", claim=name)
-            if value is None and name in claims:
+            value = get(name, _ABSENT)
+            if value is not _ABSENT and type(value) is not str:
                 raise InvalidClaim(f"{name} must be a string", claim=name)
         exp = _numeric_date(claims, "exp")
         assert exp is not None  # noqa: S101 - exp is always required above
-        nbf = _numeric_date(claims, "nbf")
-        iat = _numeric_date(claims, "iat")
+        nbf = _numeric_date(claims, "nbf") if "nbf" in claims else None
+        iat = _numeric_date(claims, "iat") if "iat" in claims else None
         self.check_times(exp, nbf, iat, now)
         return exp, nbf, iat
 

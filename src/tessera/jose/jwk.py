@@ -222,7 +222,8 @@ class VerificationKey:
         algorithm = ALGORITHMS.get(alg)
         if algorithm is None or algorithm.symmetric:
             raise InvalidKey("a verification key needs an asymmetric algorithm")
-        algorithm.check_public_key(public_key)
+        # Bound once: the verifier's hot path calls this without re-dispatching on key type.
+        self.verify = algorithm.verifier_for(public_key)
         if isinstance(public_key, rsa.RSAPublicKey) and is_roca_vulnerable(
             public_key.public_numbers().n
         ):
@@ -232,13 +233,6 @@ class VerificationKey:
         members = _public_jwk_members(public_key)
         self.kid: str = kid if kid is not None else thumbprint(members)
         self._jwk = {**members, "kid": self.kid, "alg": alg, "use": "sig"}
-        # Bound once: the verifier's hot path calls this without re-dispatching on key type.
-        alg_verify = algorithm.verify
-
-        def verify(data: bytes, signature: bytes) -> None:
-            alg_verify(public_key, data, signature)
-
-        self.verify = verify
 
     @classmethod
     def from_jwk(
@@ -431,12 +425,7 @@ class SymmetricKey:
         self.kid: str = (
             kid if kid is not None else thumbprint({"kty": "oct", "k": b64url_encode(secret)})
         )
-        alg_verify = algorithm.verify
-
-        def verify(data: bytes, signature: bytes) -> None:
-            alg_verify(secret, data, signature)
-
-        self.verify = verify
+        self.verify = algorithm.verifier_for(secret)
 
     @classmethod
     def generate(cls, alg: str = "HS256", kid: str | None = None) -> SymmetricKey:

@@ -16,7 +16,7 @@ Only then is the payload decoded; claims are the JWT layer's concern.
 
 from __future__ import annotations
 
-import re
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from tessera.errors import (
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MAX_TOKEN_BYTES",
     "FORBIDDEN_HEADERS",
+    "HeaderCache",
     "KeyResolver",
     "normalize_typ",
     "sign_compact",
@@ -54,7 +55,6 @@ _UNSAFE_HEADERS: Final = FORBIDDEN_HEADERS | _EXTENSION_HEADERS
 _REGISTERED_HEADERS: Final = frozenset(
     {"alg", "jku", "jwk", "kid", "x5u", "x5c", "x5t", "x5t#S256", "typ", "cty", "crit"}
 )
-_COMPACT: Final = re.compile(r"([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)").fullmatch
 
 
 class KeyResolver(Protocol):
@@ -69,39 +69,38 @@ def normalize_typ(typ: str) -> str:
     return lowered.removeprefix("application/")
 
 
-def _explain_malformed(token: str) -> MalformedToken:
-    """Pick the precise message for a token that failed the compact-form pattern."""
-    segments = token.split(".")
-    if len(segments) == 5:
-        return MalformedToken("a JWE was given where a JWS is expected")
-    if len(segments) != 3:
-        return MalformedToken("a compact JWS has exactly three segments")
-    if not all(segments):
-        return MalformedToken("a compact JWS has no empty segment")
-    return MalformedToken("token contains characters outside base64url")
-
-
 def split_compact(token: object, max_bytes: int) -> tuple[str, str, str, int]:
-    """Rule 1 up to decoding: returns the three segments and the signing-input length."""
+    """Rule 1 up to decoding: returns the three segments and the signing-input length.
+
+    ``+``, ``/`` and ``=`` are refused here; every other character outside base64url is
+    refused by the strict decoder (:func:`~tessera.jose.b64.decode_canonical`) before any
+    JSON is parsed or any signature checked.
+    """
     if type(token) is not str:
         raise MalformedToken("token must be a string")
     if len(token) > max_bytes:
         raise TokenTooLarge("token exceeds the size limit")
-    match = _COMPACT(token)
-    if match is None:
-        raise _explain_malformed(token)
-    header_b64, payload_b64, signature_b64 = match.groups()
+    if not token.isascii() or "+" in token or "/" in token or "=" in token:
+        raise MalformedToken("token contains characters outside base64url")
+    segments = token.split(".")
+    if len(segments) != 3:
+        if len(segments) == 5:
+            raise MalformedToken("a JWE was given where a JWS is expected")
+        raise MalformedToken("a compact JWS has exactly three segments")
+    header_b64, payload_b64, signature_b64 = segments
+    if not (header_b64 and payload_b64 and signature_b64):
+        raise MalformedToken("a compact JWS has no empty segment")
     if not (
         has_canonical_tail(header_b64)
         and has_canonical_tail(payload_b64)
         and has_canonical_tail(signature_b64)
     ):
         raise MalformedToken("segment is not canonical base64url")
-    return header_b64, payload_b64, signature_b64, match.end(2)
+    return header_b64, payload_b64, signature_b64, len(header_b64) + 1 + len(payload_b64)
 
 
 def check_header(
-    header: dict[str, Any], algorithms: Collection[str], expected_typ: str | None
+    header: Mapping[str, Any], algorithms: Collection[str], expected_typ: str | None
 ) -> str:
     """Rules 2–3 on a decoded header; returns the (allowed) ``alg``."""
     alg = header.get("alg")
@@ -137,6 +136,30 @@ def _raise_unsafe_header(header: Mapping[str, Any]) -> None:
     raise UnsupportedCritical("zip is not allowed in a JWS")
 
 
+class HeaderCache:
+    """Checked headers by their encoded segment, for ONE (algorithms, typ) configuration.
+
+    An issuer's tokens share a handful of headers (one per ``kid``), so parsing and checking
+    them again for every token is wasted work on the hot path. An entry is added only after
+    a signature verified under it, so only a trusted signer can add entries; the key is still
+    resolved on every use, so key rotation is honoured. Bounded: cleared when full.
+    """
+
+    __slots__ = ("_entries", "maxsize")
+
+    def __init__(self, maxsize: int = 64) -> None:
+        self.maxsize = maxsize
+        self._entries: dict[str, tuple[Mapping[str, Any], str]] = {}
+
+    def get(self, segment: str) -> tuple[Mapping[str, Any], str] | None:
+        return self._entries.get(segment)
+
+    def add(self, segment: str, header: Mapping[str, Any], alg: str) -> None:
+        if len(self._entries) >= self.maxsize:
+            self._entries.clear()
+        self._entries[segment] = (header, alg)
+
+
 def verify_compact(
     token: str,
     keys: KeyResolver,
@@ -144,17 +167,28 @@ def verify_compact(
     algorithms: Collection[str],
     typ: str | None = None,
     max_bytes: int = DEFAULT_MAX_TOKEN_BYTES,
-) -> tuple[dict[str, Any], bytes, TrustedKey]:
+    header_cache: HeaderCache | None = None,
+) -> tuple[Mapping[str, Any], bytes, TrustedKey]:
     """Verify a compact JWS and return ``(header, payload bytes, key used)``.
 
     ``algorithms`` is a required allowlist; ``typ`` (if given) is compared after
-    :func:`normalize_typ`, so pass it already normalized (e.g. ``"at+jwt"``).
+    :func:`normalize_typ`, so pass it already normalized (e.g. ``"at+jwt"``). The header
+    is read-only. A ``header_cache`` must only ever be used with the same ``algorithms``
+    and ``typ``.
     """
     header_b64, payload_b64, signature_b64, signed_len = split_compact(token, max_bytes)
-    header = loads_object(decode_canonical(header_b64), "header")
-    alg = check_header(header, algorithms, typ)
+    cached = header_cache.get(header_b64) if header_cache is not None else None
+    if cached is None:
+        header: Mapping[str, Any] = MappingProxyType(
+            loads_object(decode_canonical(header_b64), "header")
+        )
+        alg = check_header(header, algorithms, typ)
+    else:
+        header, alg = cached
     key = keys.resolve(header.get("kid"), alg)
     key.verify(token[:signed_len].encode("ascii"), decode_canonical(signature_b64))
+    if cached is None and header_cache is not None:
+        header_cache.add(header_b64, header, alg)
     return header, decode_canonical(payload_b64), key
 
 

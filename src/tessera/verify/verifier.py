@@ -18,7 +18,13 @@ from tessera.errors import ConfigurationError, TesseraError
 from tessera.jose.algorithms import ALGORITHMS
 from tessera.jose.claims import Claims, ClaimsPolicy
 from tessera.jose.jwks import KeySet
-from tessera.jose.jws import DEFAULT_MAX_TOKEN_BYTES, KeyResolver, normalize_typ, verify_compact
+from tessera.jose.jws import (
+    DEFAULT_MAX_TOKEN_BYTES,
+    HeaderCache,
+    KeyResolver,
+    normalize_typ,
+    verify_compact,
+)
 from tessera.jose.strict_json import loads_object
 from tessera.verify.cache import CacheEntry, VerifiedTokenCache
 
@@ -87,6 +93,7 @@ class Verifier:
         self.max_token_bytes = max_token_bytes
         self._keys: KeyResolver = self._as_resolver(keys)
         self._cache = VerifiedTokenCache(cache_size) if cache_size else None
+        self._headers = HeaderCache()
         self._clock = clock
 
     def _as_resolver(self, keys: KeySet | KeyResolver | Mapping[str, Any] | str) -> KeyResolver:
@@ -128,6 +135,7 @@ class Verifier:
             algorithms=self.algorithms,
             typ=self.typ,
             max_bytes=self.max_token_bytes,
+            header_cache=self._headers,
         )
         data = loads_object(payload, "payload")
         exp, nbf, iat = self.policy.check(data, now)
