@@ -62,5 +62,7 @@ def test_verify_imports_without_server_dependencies():
         "bad = [m for m in ('starlette', 'sqlalchemy', 'uvicorn', 'typer', 'rich', 'httpx')"
         " if m in sys.modules]; print(','.join(bad)); sys.exit(1 if bad else 0)"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, f"verifier imported server modules: {result.stdout}"

@@ -13,6 +13,19 @@ their input into logs or responses).
     │   ├── WeakKey                       weak_key
     │   └── InvalidKeySet                 invalid_key_set
     ├── SigningError                      signing_failed
+    ├── StorageError                      storage_error
+    │   ├── ConflictError                 conflict
+    │   ├── NotFoundError                 not_found
+    │   └── SchemaOutdated                schema_outdated
+    ├── ProtocolError                     protocol_error (subclasses: the RFC code)
+    │   ├── InvalidRequest                invalid_request
+    │   ├── InvalidClient                 invalid_client
+    │   ├── InvalidGrant                  invalid_grant
+    │   ├── UnauthorizedClient            unauthorized_client
+    │   ├── UnsupportedGrantType          unsupported_grant_type
+    │   ├── InvalidScope                  invalid_scope
+    │   ├── InvalidTarget                 invalid_target
+    │   └── UnsupportedTokenType          unsupported_token_type
     └── TokenError                        invalid_token
         ├── MalformedToken                malformed_token
         │   └── TokenTooLarge             token_too_large
@@ -45,18 +58,28 @@ __all__ = [
     "AlgorithmNotAllowed",
     "ClaimError",
     "ConfigurationError",
+    "ConflictError",
     "ForbiddenHeader",
     "InvalidAudience",
     "InvalidClaim",
+    "InvalidClient",
+    "InvalidGrant",
     "InvalidIssuer",
     "InvalidKey",
     "InvalidKeySet",
+    "InvalidRequest",
+    "InvalidScope",
     "InvalidSignature",
+    "InvalidTarget",
     "InvalidType",
     "IssuedInFuture",
     "MalformedToken",
     "MissingClaim",
+    "NotFoundError",
+    "ProtocolError",
+    "SchemaOutdated",
     "SigningError",
+    "StorageError",
     "TesseraError",
     "TokenError",
     "TokenExpired",
@@ -64,8 +87,11 @@ __all__ = [
     "TokenRevoked",
     "TokenTooLarge",
     "TokenTooOld",
+    "UnauthorizedClient",
     "UnknownKey",
     "UnsupportedCritical",
+    "UnsupportedGrantType",
+    "UnsupportedTokenType",
     "WeakKey",
 ]
 
@@ -114,6 +140,80 @@ class SigningError(TesseraError):
     """A token could not be produced (bad claims or header for the chosen key)."""
 
     code = "signing_failed"
+
+
+class StorageError(TesseraError):
+    """The store failed or refused an operation."""
+
+    code = "storage_error"
+
+
+class ConflictError(StorageError):
+    """The record already exists (a tenant, client or key id is taken)."""
+
+    code = "conflict"
+
+
+class NotFoundError(StorageError):
+    """The record to change does not exist."""
+
+    code = "not_found"
+
+
+class SchemaOutdated(StorageError):
+    """The database schema is behind the code; ``tessera db upgrade`` fixes it."""
+
+    code = "schema_outdated"
+
+
+class ProtocolError(TesseraError):
+    """An OAuth protocol error; ``code`` is the RFC error code sent to the client.
+
+    ``message`` becomes ``error_description``: short, safe, never echoing a credential.
+    Raise a subclass; the base exists to be caught at the HTTP edge.
+    """
+
+    code = "protocol_error"
+    status = 400
+
+
+class InvalidRequest(ProtocolError):
+    code = "invalid_request"
+
+
+class InvalidClient(ProtocolError):
+    """Client authentication failed (RFC 6749 §5.2): 401."""
+
+    code = "invalid_client"
+    status = 401
+
+
+class InvalidGrant(ProtocolError):
+    code = "invalid_grant"
+
+
+class UnauthorizedClient(ProtocolError):
+    code = "unauthorized_client"
+
+
+class UnsupportedGrantType(ProtocolError):
+    code = "unsupported_grant_type"
+
+
+class InvalidScope(ProtocolError):
+    code = "invalid_scope"
+
+
+class InvalidTarget(ProtocolError):
+    """RFC 8707 §2: the requested resource is unknown or not allowed for this client."""
+
+    code = "invalid_target"
+
+
+class UnsupportedTokenType(ProtocolError):
+    """RFC 7009 §2.2.1."""
+
+    code = "unsupported_token_type"
 
 
 class TokenError(TesseraError):

@@ -1,0 +1,61 @@
+"""What every SQL repository shares: the engines, the dialect's upsert, error translation."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from tessera.errors import StorageError
+from tessera.storage.engine import WRITE
+from tessera.storage.tables import tenants
+
+__all__ = ["SqlBase"]
+
+# Failures of the database itself (unreachable, locked past the busy timeout, connection
+# dropped), as opposed to bugs; they surface as StorageError so the edge can answer 503.
+_UNAVAILABLE = (OperationalError, InterfaceError, OSError)
+
+
+class SqlBase:
+    """Holds the engine; each repository mixin of :class:`~tessera.storage.sql.SqlStore`."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._writer = engine.execution_options(**{WRITE: True})
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with self._engine.connect() as conn:
+                yield conn
+        except _UNAVAILABLE as exc:
+            raise StorageError("the database is unavailable") from exc
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        """One transaction, committed on success; on SQLite it holds the write lock throughout."""
+        try:
+            async with self._writer.begin() as conn:
+                yield conn
+        except _UNAVAILABLE as exc:
+            raise StorageError("the database is unavailable") from exc
+
+    def _insert(self, table: sa.Table) -> sqlite.Insert | postgresql.Insert:
+        """An INSERT that supports ``ON CONFLICT`` on this engine's dialect."""
+        if self._engine.dialect.name == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
+
+    async def _tenant_exists(self, tenant_id: str) -> bool:
+        async with self._read() as conn:
+            found = await conn.scalar(sa.select(tenants.c.id).where(tenants.c.id == tenant_id))
+        return found is not None
