@@ -39,6 +39,12 @@ class Secret:
         """Return the raw value. Call only where the secret is used, never to log or display."""
         return self._value
 
+    def reveal_str(self) -> str:
+        """The raw value as text (refuses a bytes secret rather than printing ``b'...'``)."""
+        if not isinstance(self._value, str):
+            raise TypeError("this secret is bytes, not text")
+        return self._value
+
     def equals(self, other: str | bytes | Secret) -> bool:
         """Constant-time comparison with another secret or raw value."""
         raw = other.reveal() if isinstance(other, Secret) else other

@@ -16,7 +16,7 @@ Time is a parameter: every check takes ``now`` (seconds since the epoch).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -159,27 +159,30 @@ def _numeric_date(claims: Mapping[str, Any], name: str) -> float | int | None:
 class ClaimsPolicy:
     """The claim rules for one (issuer, audience) pair."""
 
-    __slots__ = ("audience", "issuer", "leeway", "max_age", "required")
+    __slots__ = ("audience", "audiences", "issuer", "leeway", "max_age", "required")
 
     def __init__(
         self,
         *,
         issuer: str,
-        audience: str,
+        audience: str | Collection[str],
         leeway: float = 30,
         max_age: float | None = None,
         required: frozenset[str] = frozenset(),
     ) -> None:
         if not isinstance(issuer, str) or not issuer:
             raise ConfigurationError("issuer must be a non-empty string")
-        if not isinstance(audience, str) or not audience:
-            raise ConfigurationError("audience must be a non-empty string")
+        audiences = frozenset((audience,) if isinstance(audience, str) else audience)
+        if not audiences or not all(isinstance(a, str) and a for a in audiences):
+            raise ConfigurationError("audience must be a non-empty string (or strings)")
         if isinstance(leeway, bool) or not 0 <= leeway <= MAX_LEEWAY:
             raise ConfigurationError(f"leeway must be between 0 and {MAX_LEEWAY} seconds")
         if max_age is not None and (isinstance(max_age, bool) or max_age <= 0):
             raise ConfigurationError("max_age must be a positive number of seconds")
         self.issuer = issuer
-        self.audience = audience
+        # One audience (the verifier's case) takes a fast path; several: any of them.
+        self.audience = next(iter(audiences)) if len(audiences) == 1 else None
+        self.audiences = audiences
         self.leeway = leeway
         self.max_age = max_age
         self.required = (
@@ -215,12 +218,12 @@ class ClaimsPolicy:
 
     def _check_audience(self, aud: Any) -> None:
         if type(aud) is str:
-            if aud != self.audience:
+            if aud not in self.audiences:
                 raise InvalidAudience("token is not for this audience")
             return
         if type(aud) is not list or not aud or any(type(a) is not str for a in aud):
             raise InvalidAudience("aud must be a string or a non-empty array of strings")
-        if self.audience not in aud:
+        if self.audiences.isdisjoint(aud):
             raise InvalidAudience("token is not for this audience")
 
     def check_times(self, exp: float, nbf: float | None, iat: float | None, now: float) -> None:

@@ -20,6 +20,7 @@ import secrets
 from collections.abc import Collection, Mapping
 from typing import Any, Final
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
@@ -394,6 +395,29 @@ class SigningKey:
 # ------------------------------------------------------------------------ symmetric keys
 
 
+def _parses_as_public_key(secret: bytes) -> bool:
+    """True when ``secret`` is a public key in PEM, DER (SPKI/PKCS#1), OpenSSH or X9.62 form."""
+    loaders = (
+        serialization.load_pem_public_key,
+        serialization.load_der_public_key,
+        serialization.load_ssh_public_key,
+    )
+    for loader in loaders:
+        try:
+            loader(secret)
+        except (ValueError, TypeError, UnsupportedAlgorithm):
+            continue
+        return True
+    if secret[:1] in (b"\x02", b"\x03", b"\x04"):  # SEC 1 §2.3.3 point encodings
+        for curve in _CURVES.values():
+            try:
+                ec.EllipticCurvePublicKey.from_encoded_point(curve, secret)
+            except ValueError:
+                continue
+            return True
+    return False
+
+
 def _check_hmac_secret(secret: bytes) -> None:
     # The per-algorithm minimum (RFC 7518 §3.2) is the algorithm's own check; this is policy.
     stripped = secret.strip().lower()
@@ -401,10 +425,12 @@ def _check_hmac_secret(secret: bytes) -> None:
         raise WeakKey("HMAC key is a well-known secret")
     if len(set(secret)) < 8:
         raise WeakKey("HMAC key has too little variety to be random")
-    # Public keys in any encoding are the classic HMAC-confusion key (CVE-2022-29217).
-    markers = (b"-----BEGIN", b"ssh-", b"ecdsa-sha2-", b'{"kty"', b"0\x82", b"0Y0\x13", b"0*0\x05")
-    if any(stripped.startswith(m.lower()) for m in markers) or b'"kty"' in secret:
+    # A public key in any encoding is the classic HMAC-confusion key (CVE-2016-10555,
+    # CVE-2022-29217): whoever knows the public key could forge tokens.
+    if b'"kty"' in secret or stripped.startswith((b"-----begin", b"ssh-", b"ecdsa-sha2-")):
         raise WeakKey("HMAC key looks like a public key, not a random secret")
+    if _parses_as_public_key(secret):
+        raise WeakKey("HMAC key is a public key, not a random secret")
 
 
 class SymmetricKey:
@@ -434,12 +460,15 @@ class SymmetricKey:
         return cls(secrets.token_bytes(size), alg, kid)
 
     @classmethod
-    def from_jwk(cls, jwk: Mapping[str, Any] | str) -> SymmetricKey:
+    def from_jwk(
+        cls, jwk: Mapping[str, Any] | str, *, algorithms: Collection[str] | None = None
+    ) -> SymmetricKey:
+        """Import an ``oct`` JWK; without ``alg`` it is pinned from ``algorithms``."""
         data = _as_mapping(jwk)
         if data.get("kty") != "oct":
             raise InvalidKey("a symmetric JWK has kty 'oct'")
         _check_members(data, for_signing=False)
-        algorithm = _pin_algorithm(data, "oct", None, None)
+        algorithm = _pin_algorithm(data, "oct", None, algorithms)
         kid = data.get("kid")
         return cls(_member(data, "k"), algorithm.name, kid if isinstance(kid, str) else None)
 

@@ -109,7 +109,7 @@ class Verifier:
 
     @property
     def audience(self) -> str:
-        return self.policy.audience
+        return next(iter(self.policy.audiences))
 
     @property
     def cache(self) -> VerifiedTokenCache | None:
