@@ -1,11 +1,35 @@
-"""Shared fixtures: the shared test vectors and a CI-aware way to require them."""
+"""Shared fixtures: shared test vectors, database backends, and the suite-wide log audit.
+
+Databases: each storage/server test runs on a fresh SQLite file AND a fresh PostgreSQL
+database. PostgreSQL comes from ``TESSERA_TEST_DATABASE_URL`` (default: the local ``test``
+database); each test gets its own ``CREATE DATABASE``, dropped after. Unreachable PostgreSQL
+skips the PostgreSQL half, except where ``CI`` is set: there it is a failure.
+
+Logs: for the whole session, structlog writes JSON lines to one file; at the end every line
+is searched for every token and secret the tests issued (and for JWT-shaped strings). One
+hit fails the run (DESIGN.md "Logs and audit").
+"""
 
 from __future__ import annotations
 
 import os
+import re
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+import asyncpg
 import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from tessera.logging import configure_logging
+from tessera.storage.migrate import upgrade
+from tessera.storage.sql import SqlStore, open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -28,3 +52,109 @@ def require_shared(relative: str) -> Path:
             pytest.fail(message + "; CI must have ../shared", pytrace=False)
         pytest.skip(message)
     return path
+
+
+DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+
+
+def _pg_url() -> str:
+    return os.environ.get("TESSERA_TEST_DATABASE_URL", DEFAULT_PG_URL)
+
+
+@asynccontextmanager
+async def _fresh_postgres() -> AsyncIterator[str]:
+    admin_url = make_url(_pg_url())
+    name = f"tessera_test_{secrets.token_hex(6)}"
+    admin = create_async_engine(
+        admin_url, isolation_level="AUTOCOMMIT", poolclass=NullPool, connect_args={"timeout": 5}
+    )
+    try:
+        try:
+            async with admin.connect() as conn:
+                await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        except (OSError, SQLAlchemyError, asyncpg.PostgresError) as exc:
+            reason = f"PostgreSQL unavailable at {admin_url.render_as_string()}: {exc!r}"
+            if IN_CI:
+                pytest.fail(reason + " (CI must run the PostgreSQL backend)", pytrace=False)
+            pytest.skip(reason)
+        try:
+            yield admin_url.set(database=name).render_as_string(hide_password=False)
+        finally:
+            async with admin.connect() as conn:
+                await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        await admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database_url(request, tmp_path) -> AsyncIterator[str]:
+    """The URL of a fresh, EMPTY (un-migrated) database on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'tessera.db'}"
+        return
+    async with _fresh_postgres() as url:
+        yield url
+
+
+@pytest.fixture
+async def store(database_url) -> AsyncIterator[SqlStore]:
+    """A migrated store on each backend, closed after the test."""
+    await upgrade(database_url)
+    opened = await open_store(database_url)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+# ------------------------------------------------------------------ suite-wide log audit
+
+ISSUED_SECRETS: set[str] = set()
+"""Every token and secret the tests issued; fixtures add to it (see tests/server)."""
+
+_JWT_SHAPED = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
+
+
+def remember_secret(value: str) -> str:
+    """Register a token or secret that must never appear in any log line."""
+    ISSUED_SECRETS.add(value)
+    return value
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    log_path = Path(config.rootpath) / ".pytest-logs.jsonl"
+    log_path.unlink(missing_ok=True)
+    handle = log_path.open("a", encoding="utf-8")
+    config.stash[_LOG_KEY] = (log_path, handle)
+    configure_logging("debug", stream=handle)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    stash = session.config.stash.get(_LOG_KEY, None)
+    if stash is None:
+        return
+    log_path, handle = stash
+    handle.close()
+    text_ = log_path.read_text(encoding="utf-8")
+    hits = [s[:12] + "…" for s in ISSUED_SECRETS if s in text_]
+    hits += [m.group(0)[:12] + "…" for m in _JWT_SHAPED.finditer(text_)]
+    lines = text_.count("\n")
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(
+            f"log audit: {lines} log lines checked against {len(ISSUED_SECRETS)} issued "
+            f"tokens/secrets: {len(hits)} hits"
+        )
+    if hits:
+        if reporter is not None:
+            reporter.write_line(f"log audit FAILED: secret-shaped values in logs: {hits[:5]}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_LOG_KEY = pytest.StashKey[tuple[Path, object]]()
+
+
+@pytest.fixture
+def secret_registry():
+    """``secret_registry(value)`` registers a token/secret that must never reach a log."""
+    return remember_secret

@@ -16,6 +16,7 @@ Time is a parameter: every check takes ``now`` (seconds since the epoch).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, Final
@@ -66,6 +67,15 @@ class Claims(Mapping[str, Any]):
                 data[name] = _freeze(value)
         self._data = data
         self._scope: frozenset[str] | None = None
+
+    @classmethod
+    def from_parsed(cls, data: dict[str, Any]) -> Claims:
+        """Wrap a payload from :func:`~tessera.jose.strict_json.loads_object`, whose nested
+        values are already read-only, without walking it again (the verifier's hot path)."""
+        claims = cls.__new__(cls)
+        claims._data = data  # noqa: SLF001 - our own class
+        claims._scope = None  # noqa: SLF001
+        return claims
 
     def __getitem__(self, name: str) -> Any:
         return self._data[name]
@@ -156,6 +166,11 @@ def _numeric_date(claims: Mapping[str, Any], name: str) -> float | int | None:
     return number
 
 
+def _is_number(value: object) -> bool:
+    """A finite int or float, never a bool (``True`` would otherwise pass as 1)."""
+    return type(value) in (int, float) and math.isfinite(value)  # type: ignore[arg-type]
+
+
 class ClaimsPolicy:
     """The claim rules for one (issuer, audience) pair."""
 
@@ -175,9 +190,9 @@ class ClaimsPolicy:
         audiences = frozenset((audience,) if isinstance(audience, str) else audience)
         if not audiences or not all(isinstance(a, str) and a for a in audiences):
             raise ConfigurationError("audience must be a non-empty string (or strings)")
-        if isinstance(leeway, bool) or not 0 <= leeway <= MAX_LEEWAY:
+        if not _is_number(leeway) or not 0 <= leeway <= MAX_LEEWAY:
             raise ConfigurationError(f"leeway must be between 0 and {MAX_LEEWAY} seconds")
-        if max_age is not None and (isinstance(max_age, bool) or max_age <= 0):
+        if max_age is not None and (not _is_number(max_age) or max_age <= 0):
             raise ConfigurationError("max_age must be a positive number of seconds")
         self.issuer = issuer
         # One audience (the verifier's case) takes a fast path; several: any of them.
@@ -221,7 +236,7 @@ class ClaimsPolicy:
             if aud not in self.audiences:
                 raise InvalidAudience("token is not for this audience")
             return
-        if type(aud) is not list or not aud or any(type(a) is not str for a in aud):
+        if type(aud) not in (tuple, list) or not aud or any(type(a) is not str for a in aud):
             raise InvalidAudience("aud must be a string or a non-empty array of strings")
         if self.audiences.isdisjoint(aud):
             raise InvalidAudience("token is not for this audience")

@@ -26,6 +26,7 @@ from tessera.errors import (
     MalformedToken,
     SigningError,
     TokenTooLarge,
+    UnknownKey,
     UnsupportedCritical,
 )
 from tessera.jose.b64 import b64url_encode, decode_canonical, has_canonical_tail
@@ -108,6 +109,9 @@ def check_header(
         raise AlgorithmNotAllowed("alg is missing or not allowed for this issuer")
     if not _UNSAFE_HEADERS.isdisjoint(header):
         _raise_unsafe_header(header)
+    if "kid" in header and type(header["kid"]) is not str:
+        # `"kid": null` must not mean "no kid" (RFC 7515 §4.1.4: kid is a string).
+        raise UnknownKey("kid must be a string")
     if expected_typ is not None:
         typ = header.get("typ")
         if type(typ) is not str or normalize_typ(typ) != expected_typ:
@@ -124,7 +128,7 @@ def _raise_unsafe_header(header: Mapping[str, Any]) -> None:
         )
     crit = header.get("crit", None)
     if "crit" in header:
-        if not isinstance(crit, list) or not crit:
+        if not isinstance(crit, tuple | list) or not crit:
             raise UnsupportedCritical("crit must be a non-empty array")
         if len(set(map(repr, crit))) != len(crit):
             raise UnsupportedCritical("crit repeats a name")

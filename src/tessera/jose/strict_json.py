@@ -7,26 +7,49 @@ Python's ``json`` is lenient in ways that matter for tokens, so each is closed h
 - bytes are decoded as UTF-8 explicitly (``json.loads(bytes)`` would guess UTF-16/32),
   and a BOM is refused (RFC 8259 §8.1);
 - lone surrogates (``"\\ud800"``) are refused (I-JSON §2.1);
-- deep nesting (``RecursionError``) and integers over CPython's digit limit are refused;
+- nesting deeper than :data:`MAX_DEPTH` and integers over CPython's digit limit are
+  refused (deep nesting would otherwise exhaust the stack in any recursive consumer);
 - the top level must be an object.
+
+Nested values come back read-only: arrays as tuples and objects as mapping proxies, so a
+parsed payload can be shared (by a verified-token cache) without being altered. The C
+scanner builds each object as a tuple of pairs (``object_pairs_hook=tuple``, no Python
+call per object); one pass then builds dicts, refuses duplicates and freezes.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, Final
 
 from tessera.errors import MalformedToken
 
-__all__ = ["dumps_compact", "loads_object"]
+__all__ = ["MAX_DEPTH", "dumps_compact", "loads_object"]
+
+MAX_DEPTH: Final = 32
+_NESTED: Final = (tuple, list)
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def _members(pairs: tuple[tuple[str, Any], ...], depth: int) -> dict[str, Any]:
+    """A JSON object's members as a dict with frozen values; duplicates refused."""
     obj = dict(pairs)
     if len(obj) != len(pairs):
         raise MalformedToken("duplicate member name in JSON")
+    for name, value in pairs:
+        if type(value) in _NESTED:
+            obj[name] = _frozen(value, depth + 1)
     return obj
+
+
+def _frozen(value: tuple[Any, ...] | list[Any], depth: int) -> Any:
+    if depth > MAX_DEPTH:
+        raise MalformedToken("JSON is nested too deeply")
+    if type(value) is tuple:  # an object, as the scanner's tuple of pairs
+        return MappingProxyType(_members(value, depth))
+    return tuple(_frozen(v, depth + 1) if type(v) in _NESTED else v for v in value)
 
 
 def _no_constants(_name: str) -> Any:
@@ -34,7 +57,7 @@ def _no_constants(_name: str) -> Any:
 
 
 _DECODER: Final = json.JSONDecoder(
-    object_pairs_hook=_no_duplicates,
+    object_pairs_hook=tuple,
     parse_constant=_no_constants,
     strict=True,
 )
@@ -67,11 +90,19 @@ def loads_object(data: bytes, what: str = "JSON") -> dict[str, Any]:
         raise MalformedToken(f"{what} is not valid JSON") from exc
     if end != len(text) and text[end:].strip(_JSON_WS):
         raise MalformedToken(f"{what} has data after the JSON value")
-    if type(obj) is not dict:
+    if type(obj) is not tuple:
         raise MalformedToken(f"{what} is not a JSON object")
+    members = dict(obj)
+    if len(members) != len(obj):
+        raise MalformedToken(f"{what} repeats a member name")
+    # Most claim sets hold no array or object: a C-level search skips the freezing pass.
+    if text.find("[") != -1 or text.find("{", 1) != -1:
+        for name, value in obj:
+            if type(value) in _NESTED:
+                members[name] = _frozen(value, 1)
     if "\\u" in text and _SURROGATE_ESCAPE.search(text) is not None:
-        _reject_lone_surrogates(obj, what)
-    return obj
+        _reject_lone_surrogates(members, what)
+    return members
 
 
 def _reject_lone_surrogates(value: Any, what: str) -> None:
@@ -80,17 +111,26 @@ def _reject_lone_surrogates(value: Any, what: str) -> None:
             value.encode("utf-8")
         except UnicodeEncodeError as exc:
             raise MalformedToken(f"{what} contains a lone surrogate") from exc
-    elif isinstance(value, dict):
+    elif isinstance(value, Mapping):
         for key, item in value.items():
             _reject_lone_surrogates(key, what)
             _reject_lone_surrogates(item, what)
-    elif isinstance(value, list):
+    elif isinstance(value, tuple):
         for item in value:
             _reject_lone_surrogates(item, what)
 
 
-def dumps_compact(obj: dict[str, Any]) -> bytes:
-    """Serialize without whitespace, refusing NaN/Infinity (what we sign, others must parse)."""
-    return json.dumps(obj, separators=(",", ":"), allow_nan=False, ensure_ascii=False).encode(
-        "utf-8"
-    )
+def _plain(value: Any) -> Any:
+    if isinstance(value, MappingProxyType):
+        return dict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def dumps_compact(obj: Mapping[str, Any]) -> bytes:
+    """Serialize without whitespace, refusing NaN/Infinity (what we sign, others must parse).
+
+    Accepts the read-only values :func:`loads_object` produces (tuples, mapping proxies).
+    """
+    return json.dumps(
+        obj, separators=(",", ":"), allow_nan=False, ensure_ascii=False, default=_plain
+    ).encode("utf-8")

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
-from tessera.errors import ConfigurationError, TesseraError
+from tessera.errors import ConfigurationError, MalformedToken, TesseraError
 from tessera.jose.algorithms import ALGORITHMS
 from tessera.jose.claims import Claims, ClaimsPolicy
 from tessera.jose.jwks import KeySet
@@ -122,6 +122,8 @@ class Verifier:
         cache = self._cache
         if cache is None:
             return self._verify_uncached(token, now, None)
+        if type(token) is not str:
+            raise MalformedToken("token must be a string")
         entry = cache.get(token)
         if entry is None or not self._still_trusted(entry):
             return self._verify_uncached(token, now, cache)
@@ -139,7 +141,7 @@ class Verifier:
         )
         data = loads_object(payload, "payload")
         exp, nbf, iat = self.policy.check(data, now)
-        claims = Claims(data)
+        claims = Claims.from_parsed(data)
         if cache is not None:
             kid = header.get("kid")
             cache.put(token, CacheEntry(claims, key, kid, key.alg.name, exp, nbf, iat))
