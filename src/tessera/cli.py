@@ -23,6 +23,10 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="Signing keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+# The server's commands live in their own module; registering them here keeps one entry point.
+from tessera.cli_server import register  # noqa: E402 - after the apps it extends
+
+register(app, keys_app)
 
 _ASYMMETRIC = sorted(n for n, a in ALGORITHMS.items() if not a.symmetric)
 

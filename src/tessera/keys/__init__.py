@@ -1,0 +1,1 @@
+"""Signing-key lifecycle: sealing at rest, the rotation schedule, the per-tenant key ring."""

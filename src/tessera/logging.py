@@ -1,0 +1,146 @@
+"""Structured JSON logs (structlog) that never carry a token or a secret, and audit events.
+
+Two layers of defence:
+
+- :class:`Audit` writes events from a fixed allowlist of metadata fields
+  (``jti iss aud client_id tenant_id scope kid`` and a few more); anything else passed in is
+  dropped, so a careless call site cannot log a token;
+- :func:`redact` runs on EVERY log event: values under sensitive names are masked, and any
+  string that looks like a JWT/JWS/JWE, one of Tessera's prefixed secrets (``tss_``, ``tat_``,
+  ``trt_``), a PEM block or an ``Authorization`` credential is masked wherever it appears.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Mapping, MutableMapping
+from typing import Any, Final, TextIO
+
+import structlog
+
+__all__ = ["AUDIT_FIELDS", "Audit", "configure_logging", "redact", "redact_text"]
+
+REDACTED: Final = "[redacted]"
+SENSITIVE_NAMES: Final = frozenset(
+    {
+        "token",
+        "access_token",
+        "refresh_token",
+        "id_token",
+        "assertion",
+        "client_assertion",
+        "client_secret",
+        "secret",
+        "password",
+        "authorization",
+        "cookie",
+        "code",
+        "code_verifier",
+        "private_key",
+        "kek",
+        "pepper",
+        "dpop",
+    }
+)
+AUDIT_FIELDS: Final = frozenset(
+    {
+        "jti",
+        "iss",
+        "aud",
+        "client_id",
+        "tenant_id",
+        "scope",
+        "kid",
+        "alg",
+        "outcome",
+        "reason",
+        "grant_type",
+        "token_format",
+        "token_type",
+        "auth_method",
+        "activates_at",
+        "retires_at",
+        "removes_at",
+        "expires_at",
+        "active",
+        "error",
+    }
+)
+# JWS/JWE compact (two or four dots of base64url, header starting with '{"' → "eyJ"),
+# Tessera's prefixed secrets, PEM blocks, and HTTP credentials.
+_SECRETISH: Final = re.compile(
+    r"eyJ[A-Za-z0-9_-]{2,}(?:\.[A-Za-z0-9_-]*){2,4}"
+    r"|\bt(?:ss|at|rt|ac)_[A-Za-z0-9_-]{16,}"
+    r"|-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)"
+    r"|\b(?:Bearer|DPoP|Basic)\s+[A-Za-z0-9._~+/=-]{8,}",
+)
+
+
+def redact_text(text: str) -> str:
+    """Mask every secret-shaped run inside ``text``."""
+    return _SECRETISH.sub(REDACTED, text)
+
+
+def _redact_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_text(value) if len(value) >= 8 else value
+    if isinstance(value, Mapping):
+        return {
+            k: (REDACTED if str(k).lower() in SENSITIVE_NAMES else _redact_value(v))
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_redact_value(v) for v in value]
+    if isinstance(value, bytes):
+        return REDACTED  # raw bytes in a log line are key material more often than not
+    return value
+
+
+def redact(
+    _logger: object, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: mask sensitive names and secret-shaped values everywhere."""
+    for name in list(event_dict):
+        if name.lower() in SENSITIVE_NAMES:
+            event_dict[name] = REDACTED
+        else:
+            event_dict[name] = _redact_value(event_dict[name])
+    return event_dict
+
+
+def configure_logging(level: str = "info", stream: TextIO | None = None) -> None:
+    """JSON lines to ``stream`` (stderr by default), redaction last before rendering."""
+    handler_stream = stream if stream is not None else sys.stderr
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            redact,
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping()[level.upper()]
+        ),
+        logger_factory=structlog.PrintLoggerFactory(handler_stream),
+        cache_logger_on_first_use=False,
+    )
+
+
+class Audit:
+    """Audit events: a name and allowlisted metadata; everything else is dropped."""
+
+    __slots__ = ("_log",)
+
+    def __init__(self, logger_name: str = "tessera.audit") -> None:
+        self._log = structlog.get_logger(logger_name)
+
+    def __call__(self, event: str, **fields: object) -> None:
+        self.emit(event, **fields)
+
+    def emit(self, event: str, **fields: object) -> None:
+        safe = {k: v for k, v in fields.items() if k in AUDIT_FIELDS and v is not None}
+        self._log.info(event, audit=True, **safe)

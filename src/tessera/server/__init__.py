@@ -1,0 +1,1 @@
+"""The authorization server: endpoints, client authentication, token issuance."""

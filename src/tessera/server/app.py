@@ -1,0 +1,174 @@
+"""The ASGI application: routes, and a lifespan that owns the store and the background work.
+
+``create_app(settings)`` is what ``tessera serve`` runs (uvicorn, one or more workers);
+``build_app(ctx)`` takes a ready context (tests, embedding). The background task applies the
+key-rotation plan for every tenant and purges expired revocations and opaque tokens; with
+several processes, leases in the database make one of them do each piece of work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+
+import structlog
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from tessera.config import Settings, load_settings
+from tessera.events.bus import EventBus, InProcessBus
+from tessera.keys.manager import KeyManager
+from tessera.keys.schedule import RotationPolicy
+from tessera.keys.sealing import KeyEncryptionKey, load_or_create_secret_file
+from tessera.logging import Audit, configure_logging
+from tessera.secret import Secret
+from tessera.server.client_secrets import SecretHasher
+from tessera.server.context import ServerContext
+from tessera.server.directory import Directory
+from tessera.server.endpoints.introspection import introspection_endpoint
+from tessera.server.endpoints.metadata import jwks_endpoint, metadata_endpoint
+from tessera.server.endpoints.revocation import revocation_endpoint
+from tessera.server.endpoints.token import token_endpoint
+from tessera.server.issuance import TokenIssuer
+from tessera.storage.protocols import Store
+from tessera.storage.sql import open_store
+
+__all__ = ["build_app", "create_app", "make_context", "rotation_policy"]
+
+_log = structlog.get_logger("tessera.server")
+
+
+def rotation_policy(settings: Settings) -> RotationPolicy:
+    return RotationPolicy(
+        rotation_period=settings.key_rotation_days * 86400,
+        publish_lead=settings.key_publish_lead,
+        token_lifetime=max(settings.access_token_ttl_m2m, settings.access_token_ttl_user),
+        skew=settings.clock_skew,
+        jwks_max_age=settings.jwks_max_age,
+    )
+
+
+def load_kek(settings: Settings) -> KeyEncryptionKey:
+    if settings.kek:
+        return KeyEncryptionKey.from_text(settings.kek)
+    return KeyEncryptionKey(load_or_create_secret_file(settings.home / "kek"))
+
+
+def load_pepper(settings: Settings) -> Secret:
+    if settings.pepper:
+        return Secret(settings.pepper.encode())
+    return load_or_create_secret_file(settings.home / "pepper")
+
+
+def make_context(
+    settings: Settings,
+    store: Store,
+    *,
+    clock: Callable[[], float] = time.time,
+    bus: EventBus | None = None,
+    client_cache_ttl: float = 5.0,
+) -> ServerContext:
+    audit = Audit()
+    keys = KeyManager(
+        store,
+        load_kek(settings),
+        rotation_policy(settings),
+        alg=settings.signing_alg,
+        refresh_interval=settings.key_refresh_interval,
+        audit=audit,
+    )
+    return ServerContext(
+        settings=settings,
+        store=store,
+        keys=keys,
+        directory=Directory(store, ttl=client_cache_ttl, clock=clock),
+        hasher=SecretHasher(load_pepper(settings)),
+        tokens=TokenIssuer(keys, store),
+        bus=bus if bus is not None else InProcessBus(),
+        audit=audit,
+        clock=clock,
+    )
+
+
+async def maintain(ctx: ServerContext) -> None:
+    """One round of background work: rotation for every tenant, then purges."""
+    now = ctx.clock()
+    for tenant in await ctx.store.list_tenants():
+        await ctx.keys.ensure(tenant.id, now)
+    if await ctx.store.try_lease("purge", ctx.keys.holder, now=now, ttl=60.0):
+        await ctx.store.purge_revocations(now)
+        await ctx.store.purge_opaque(now)
+
+
+async def _maintenance_loop(ctx: ServerContext, interval: float) -> None:
+    while True:
+        try:
+            await maintain(ctx)
+        except Exception:  # noqa: BLE001 - keep serving; the next round retries
+            _log.exception("background maintenance failed")
+        await asyncio.sleep(interval)
+
+
+async def healthz(_request: Request) -> Response:
+    return Response("ok", media_type="text/plain")
+
+
+def build_app(
+    ctx: ServerContext | None = None,
+    *,
+    settings: Settings | None = None,
+    background: bool = True,
+) -> Starlette:
+    """The app; with ``ctx`` None the lifespan opens the store named by ``settings``."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        own_store: Store | None = None
+        context = ctx
+        if context is None:
+            assert settings is not None  # noqa: S101 - guaranteed by create_app
+            own_store = await open_store(settings.resolved_database_url)
+            context = make_context(settings, own_store)
+        app.state.ctx = context
+        task = None
+        if background:
+            interval = min(context.settings.key_refresh_interval, 60.0)
+            task = asyncio.create_task(_maintenance_loop(context, interval))
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if own_store is not None:
+                await own_store.close()
+
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/t/{tenant}/.well-known/openid-configuration", metadata_endpoint, methods=["GET"]),
+        Route(
+            "/.well-known/oauth-authorization-server/t/{tenant}",
+            metadata_endpoint,
+            methods=["GET"],
+        ),
+        Route("/t/{tenant}/jwks.json", jwks_endpoint, methods=["GET"]),
+        Route("/t/{tenant}/token", token_endpoint, methods=["POST"]),
+        Route("/t/{tenant}/introspect", introspection_endpoint, methods=["POST"]),
+        Route("/t/{tenant}/revoke", revocation_endpoint, methods=["POST"]),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    if ctx is not None:
+        app.state.ctx = ctx
+    return app
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """Factory for uvicorn (``--factory``): settings from the environment by default."""
+    resolved = settings if settings is not None else load_settings()
+    configure_logging(resolved.log_level)
+    return build_app(settings=resolved)

@@ -1,0 +1,1 @@
+"""One module per endpoint; each is a pipeline of named check steps."""

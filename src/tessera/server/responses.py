@@ -1,0 +1,32 @@
+"""Response helpers: OAuth JSON with ``Cache-Control: no-store``, RFC 6749 §5.2 errors."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+
+from starlette.responses import Response
+
+from tessera.errors import InvalidClient, ProtocolError
+
+__all__ = ["NO_STORE", "error_response", "json_response"]
+
+# RFC 6749 §5.1: token responses (and errors) must not be cached.
+NO_STORE: Final = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        json.dumps(body, separators=(",", ":")),
+        status_code=status,
+        media_type="application/json",
+        headers={**NO_STORE, **(headers or {})},
+    )
+
+
+def error_response(exc: ProtocolError, *, basic_challenge: bool = False) -> Response:
+    """The RFC 6749 §5.2 error body; 401 ``invalid_client`` carries a challenge (§5.2)."""
+    headers: dict[str, str] = {}
+    if isinstance(exc, InvalidClient) and basic_challenge:
+        headers["WWW-Authenticate"] = 'Basic realm="tessera", charset="UTF-8"'
+    return json_response({"error": exc.code, "error_description": exc.message}, exc.status, headers)
