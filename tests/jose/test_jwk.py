@@ -468,3 +468,20 @@ def test_default_kid_is_the_rfc7638_thumbprint():
     members = {n: key.public.to_jwk()[n] for n in ("kty", "crv", "x", "y")}
     assert key.kid == thumbprint(members) == key.public.thumbprint()
     assert len(b64url_decode(key.kid)) == 32
+
+
+def test_jwks_kidless_duplicates_are_refused_not_fatal_when_lenient():
+    """Two kid-less members that are the same key share a thumbprint kid: ambiguous.
+
+    Lenient import drops both into `rejected` (and keeps the other keys); strict refuses.
+    """
+    dup = SigningKey.generate("ES256").public.to_jwk()
+    del dup["kid"]
+    other = SigningKey.generate("ES256").public.to_jwk()
+    doc = {"keys": [dup, dict(dup), other]}
+    lenient = KeySet.from_jwks(doc, strict=False)
+    assert lenient.kids == {other["kid"]}
+    assert len(lenient.rejected) == 2
+    assert all("repeats this kid" in r for r in lenient.rejected)
+    with pytest.raises(InvalidKeySet):
+        KeySet.from_jwks(doc)

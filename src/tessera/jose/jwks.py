@@ -73,13 +73,8 @@ class KeySet:
         members = doc.get("keys")
         if not isinstance(members, list):
             raise InvalidKeySet("JWKS must have a 'keys' array")
-        keys: list[VerificationKey] = []
+        imported: list[tuple[str, VerificationKey]] = []
         rejected: list[str] = []
-        kid_counts: dict[str, int] = {}
-        for member in members:
-            kid = member.get("kid") if isinstance(member, dict) else None
-            if isinstance(kid, str):
-                kid_counts[kid] = kid_counts.get(kid, 0) + 1
         for index, member in enumerate(members):
             label = f"keys[{index}]"
             try:
@@ -89,14 +84,24 @@ class KeySet:
                     # Encryption keys may share a JWKS with signing keys; they are not ours.
                     rejected.append(f"{label}: not a signing key")
                     continue
-                kid = member.get("kid")
-                if isinstance(kid, str) and kid_counts[kid] > 1:
-                    raise InvalidKeySet("JWKS repeats this kid")
-                keys.append(VerificationKey.from_jwk(member, algorithms=algorithms))
+                imported.append((label, VerificationKey.from_jwk(member, algorithms=algorithms)))
             except TesseraError as exc:
                 if strict:
                     raise InvalidKeySet(f"{label}: {exc.message}") from exc
                 rejected.append(f"{label}: {exc.message}")
+        # A kid names one key: every member sharing a kid (given, or the thumbprint of a
+        # kid-less key) is ambiguous, so all of them are refused.
+        counts: dict[str, int] = {}
+        for _label, key in imported:
+            counts[key.kid] = counts.get(key.kid, 0) + 1
+        keys: list[VerificationKey] = []
+        for label, key in imported:
+            if counts[key.kid] == 1:
+                keys.append(key)
+            elif strict:
+                raise InvalidKeySet(f"{label}: JWKS repeats this kid")
+            else:
+                rejected.append(f"{label}: JWKS repeats this kid")
         return cls(keys, rejected=rejected)
 
     @classmethod
