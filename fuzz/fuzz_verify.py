@@ -1,4 +1,3 @@
-# ruff: noqa: T201, INP001
 """Coverage-guided fuzzing of Tessera's token and key-set parsers (atheris / libFuzzer).
 
 Run ``python fuzz/fuzz_verify.py [libFuzzer flags] [CORPUS_DIR]`` (see fuzz/README.md).
@@ -252,7 +251,7 @@ def _check_jwks(document: Any) -> None:
                     ).verify(VALID_ES256_TOKEN, now=NOW)
 
 
-def TestOneInput(data: bytes) -> None:  # noqa: N802 - the name libFuzzer harnesses share
+def TestOneInput(data: bytes) -> None:
     """One fuzz input through every target. Non-Tessera exceptions propagate (= a crash)."""
     _Counter.executions += 1
     try:
@@ -351,7 +350,7 @@ def main() -> None:
     # printed from libc's atexit list. Registered only here, where Python never finalizes
     # first (a ctypes callback run after finalization would crash the interpreter).
     report = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(_Counter.report)
-    ctypes.CDLL(None).__cxa_atexit(report, None, None)  # noqa: SLF001 - glibc's own name
+    ctypes.CDLL(None).__cxa_atexit(report, None, None)
     atheris.Fuzz()
 
 
