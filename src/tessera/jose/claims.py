@@ -40,6 +40,7 @@ MAX_LEEWAY: Final = 120  # DESIGN.md: clock skew tolerated 0–120 s
 _STRING_CLAIMS: Final = ("sub", "jti", "client_id", "tenant_id", "scope")
 _ALWAYS_REQUIRED: Final = frozenset({"iss", "aud", "exp"})
 _ABSENT: Final = object()
+_NUMBER: Final = (int, float)
 
 
 def _freeze(value: Any) -> Any:
@@ -153,19 +154,6 @@ class Claims(Mapping[str, Any]):
         return self._scope
 
 
-def _numeric_date(claims: Mapping[str, Any], name: str) -> float | int | None:
-    value = claims.get(name)
-    if value is None:
-        if name in claims:
-            raise InvalidClaim(f"{name} must be a number", claim=name)
-        return None
-    kind = type(value)
-    if (kind is not int and kind is not float) or not 0 <= value <= MAX_NUMERIC_DATE:
-        raise InvalidClaim(f"{name} must be a NumericDate", claim=name)
-    number: float = value
-    return number
-
-
 def _is_number(value: object) -> bool:
     """A finite int or float, never a bool (``True`` would otherwise pass as 1)."""
     return type(value) in (int, float) and math.isfinite(value)  # type: ignore[arg-type]
@@ -224,10 +212,19 @@ class ClaimsPolicy:
             value = get(name, _ABSENT)
             if value is not _ABSENT and type(value) is not str:
                 raise InvalidClaim(f"{name} must be a string", claim=name)
-        exp = _numeric_date(claims, "exp")
-        assert exp is not None  # noqa: S101 - exp is always required above
-        nbf = _numeric_date(claims, "nbf") if "nbf" in claims else None
-        iat = _numeric_date(claims, "iat") if "iat" in claims else None
+        # NumericDates inline (this runs for every token): a real int or float, never a
+        # bool (Python's bool is an int), within 0 … 9999-12-31; NaN fails the range test.
+        exp = claims["exp"]
+        if type(exp) not in _NUMBER or not 0 <= exp <= MAX_NUMERIC_DATE:
+            raise InvalidClaim("exp must be a NumericDate", claim="exp")
+        nbf = get("nbf")
+        if nbf is not None and (type(nbf) not in _NUMBER or not 0 <= nbf <= MAX_NUMERIC_DATE):
+            raise InvalidClaim("nbf must be a NumericDate", claim="nbf")
+        iat = get("iat")
+        if iat is not None and (type(iat) not in _NUMBER or not 0 <= iat <= MAX_NUMERIC_DATE):
+            raise InvalidClaim("iat must be a NumericDate", claim="iat")
+        if (nbf is None and "nbf" in claims) or (iat is None and "iat" in claims):
+            raise InvalidClaim("nbf and iat must be numbers, not null")
         self.check_times(exp, nbf, iat, now)
         return exp, nbf, iat
 
