@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     # How long before it signs a new key is published; ≥ jwks_max_age + clock_skew.
     key_publish_lead: int = Field(3600, ge=0)
     key_refresh_interval: float = Field(30, gt=0, le=300)
+    # How long a process may serve a client record from memory (disable, rotate-secret
+    # take effect everywhere within this bound).
+    client_cache_ttl: float = Field(5, ge=0, le=60)
     default_tenant: str = "default"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     workers: int = Field(1, ge=1, le=64)

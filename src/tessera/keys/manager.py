@@ -52,9 +52,26 @@ class TenantKeys:
     _signers: dict[str, SigningKey] = field(default_factory=dict)
     _jwks: tuple[float, bytes] | None = None
     _verification: tuple[frozenset[str], KeySet] | None = None
+    _current: tuple[float, float, SigningKey] | None = None  # (valid from, until, signer)
+    boundary: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Nothing changes state before this instant; the manager reloads at or after it.
+        self.boundary = self.next_boundary(self.loaded_at)
 
     def signer(self, now: float) -> SigningKey:
-        """The key that signs now: the most recently activated active key."""
+        """The key that signs now: the most recently activated active key.
+
+        Chosen once per schedule period: this runs for every issued token.
+        """
+        current = self._current
+        if current is not None and current[0] <= now < current[1]:
+            return current[2]
+        signer = self._choose_signer(now)
+        self._current = (now, self.next_boundary(now), signer)
+        return signer
+
+    def _choose_signer(self, now: float) -> SigningKey:
         active = [k for k in self.keys if k.state(now) is KeyState.ACTIVE]
         if not active:
             raise ConfigurationError(f"tenant {self.tenant_id!r} has no active signing key")
@@ -80,7 +97,7 @@ class TenantKeys:
 
     def jwks_json(self, now: float) -> bytes:
         """The JWKS document, serialized once per schedule period."""
-        boundary = self.next_boundary(self.loaded_at)
+        boundary = self.boundary
         if self._jwks is not None and self._jwks[0] == boundary and now < boundary:
             return self._jwks[1]
         body = json.dumps(
@@ -128,7 +145,7 @@ class KeyManager:
         if (
             snap is None
             or now - snap.loaded_at >= self.refresh_interval
-            or now >= snap.next_boundary(snap.loaded_at)
+            or now >= snap.boundary
             or now < snap.loaded_at
         ):
             snap = await self._load(tenant_id, now)

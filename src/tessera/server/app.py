@@ -70,7 +70,7 @@ def make_context(
     *,
     clock: Callable[[], float] = time.time,
     bus: EventBus | None = None,
-    client_cache_ttl: float = 5.0,
+    client_cache_ttl: float | None = None,
 ) -> ServerContext:
     audit = Audit()
     keys = KeyManager(
@@ -85,7 +85,11 @@ def make_context(
         settings=settings,
         store=store,
         keys=keys,
-        directory=Directory(store, ttl=client_cache_ttl, clock=clock),
+        directory=Directory(
+            store,
+            ttl=settings.client_cache_ttl if client_cache_ttl is None else client_cache_ttl,
+            clock=clock,
+        ),
         hasher=SecretHasher(load_pepper(settings)),
         tokens=TokenIssuer(keys, store),
         bus=bus if bus is not None else InProcessBus(),

@@ -15,7 +15,6 @@ from urllib.parse import urlsplit
 from starlette.responses import Response
 
 from tessera.errors import (
-    InvalidRequest,
     InvalidScope,
     InvalidTarget,
     UnauthorizedClient,
@@ -135,8 +134,7 @@ async def _token(
 ) -> Response:
     grant_type = check_grant_type(form)
     check_client_may_use_grant(client, grant_type)
-    if "code" in form and grant_type == "client_credentials":
-        raise InvalidRequest("code is not a parameter of this grant")
+    # RFC 6749 §3.2: parameters a grant does not use are ignored, not refused.
     return await GRANTS[grant_type](ctx, tenant_id, client, form, now)
 
 
