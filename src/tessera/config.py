@@ -7,7 +7,6 @@ refused at start-up with a message naming the rule (DESIGN.md "Defaults"). One f
 
 from __future__ import annotations
 
-import ipaddress
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -17,19 +16,9 @@ from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tessera.errors import ConfigurationError
+from tessera.hosts import is_loopback_host
 
 __all__ = ["Settings", "is_loopback_host", "load_settings"]
-
-
-def is_loopback_host(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class Settings(BaseSettings):

@@ -13,6 +13,7 @@ their input into logs or responses).
     │   ├── WeakKey                       weak_key
     │   └── InvalidKeySet                 invalid_key_set
     ├── SigningError                      signing_failed
+    ├── FetchError                        fetch_failed
     ├── StorageError                      storage_error
     │   ├── ConflictError                 conflict
     │   ├── NotFoundError                 not_found
@@ -59,6 +60,7 @@ __all__ = [
     "ClaimError",
     "ConfigurationError",
     "ConflictError",
+    "FetchError",
     "ForbiddenHeader",
     "InvalidAudience",
     "InvalidClaim",
@@ -140,6 +142,12 @@ class SigningError(TesseraError):
     """A token could not be produced (bad claims or header for the chosen key)."""
 
     code = "signing_failed"
+
+
+class FetchError(TesseraError):
+    """Fetching issuer metadata or a JWKS failed; the verifier keeps the keys it had."""
+
+    code = "fetch_failed"
 
 
 class StorageError(TesseraError):

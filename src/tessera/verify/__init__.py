@@ -6,6 +6,16 @@ Importable with ``tessera[verify]`` alone: nothing here imports the server's dep
 from tessera.jose.claims import Claims
 from tessera.jose.jwks import KeySet
 from tessera.verify.cache import VerifiedTokenCache
+from tessera.verify.fetch import FetchPolicy
+from tessera.verify.remote_jwks import JwksCachePolicy, RemoteJwks
 from tessera.verify.verifier import Verifier
 
-__all__ = ["Claims", "KeySet", "VerifiedTokenCache", "Verifier"]
+__all__ = [
+    "Claims",
+    "FetchPolicy",
+    "JwksCachePolicy",
+    "KeySet",
+    "RemoteJwks",
+    "VerifiedTokenCache",
+    "Verifier",
+]

@@ -14,7 +14,9 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
-from tessera.errors import ConfigurationError, MalformedToken, TesseraError
+import httpx
+
+from tessera.errors import ConfigurationError, MalformedToken, TesseraError, UnknownKey
 from tessera.jose.algorithms import ALGORITHMS
 from tessera.jose.claims import Claims, ClaimsPolicy
 from tessera.jose.jwks import KeySet
@@ -26,7 +28,10 @@ from tessera.jose.jws import (
     verify_compact,
 )
 from tessera.jose.strict_json import loads_object
+from tessera.jose.unverified import peek_unverified_header
 from tessera.verify.cache import CacheEntry, VerifiedTokenCache
+from tessera.verify.discovery import discover
+from tessera.verify.remote_jwks import JwksCachePolicy, RemoteJwks
 
 __all__ = ["Verifier"]
 
@@ -153,6 +158,55 @@ class Verifier:
             return self._keys.resolve(entry.kid, entry.alg) is entry.key
         except TesseraError:
             return False
+
+    @classmethod
+    async def from_issuer(
+        cls,
+        issuer: str,
+        *,
+        audience: str,
+        algorithms: Collection[str],
+        http: httpx.AsyncClient | None = None,
+        jwks_policy: JwksCachePolicy | None = None,
+        **options: Any,
+    ) -> Verifier:
+        """Discover ``issuer``, pin its ``jwks_uri``, fetch the keys; options as ``__init__``.
+
+        The metadata must name exactly ``issuer``; keys are refreshed per their
+        ``Cache-Control`` and on unknown kids (once per cool-down), never from a token.
+        """
+        policy = jwks_policy or JwksCachePolicy()
+        clock: Clock = options.get("clock", time.time)
+        own = http is None
+        client = http if http is not None else httpx.AsyncClient()
+        try:
+            metadata = await discover(issuer, client, policy.fetch)
+        finally:
+            if own:
+                await client.aclose()
+        jwks = RemoteJwks(
+            metadata["jwks_uri"], algorithms=algorithms, policy=policy, http=http, clock=clock
+        )
+        await jwks.refresh()
+        return cls(issuer=issuer, audience=audience, algorithms=algorithms, keys=jwks, **options)
+
+    async def verify_async(self, token: str, *, now: float | None = None) -> Claims:
+        """``verify`` for async code, able to refetch a remote JWKS for an unknown ``kid``."""
+        if now is None:
+            now = self._clock()
+        keys = self._keys
+        if isinstance(keys, RemoteJwks):
+            await keys.ensure_fresh(now)
+        try:
+            return self.verify(token, now=now)
+        except UnknownKey:
+            if not isinstance(keys, RemoteJwks):
+                raise
+            # Only to decide whether a refetch may help; the retry verifies everything.
+            kid = peek_unverified_header(token, self.max_token_bytes).get("kid")
+            if not await keys.refresh_for_kid(kid, now):
+                raise
+            return self.verify(token, now=now)
 
     def update_keys(self, keys: KeySet | KeyResolver | Mapping[str, Any] | str) -> None:
         """Swap the trusted keys; cached tokens of keys that left the set are dropped."""
