@@ -154,6 +154,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 _LOG_KEY = pytest.StashKey[tuple[Path, object]]()
 
 
+@pytest.fixture(autouse=True)
+def _session_log_capture(request: pytest.FixtureRequest) -> None:
+    """Code under test may reconfigure logging (``tessera serve`` does); point it back."""
+    stash = request.config.stash.get(_LOG_KEY, None)
+    if stash is not None:
+        configure_logging("debug", stream=stash[1])  # type: ignore[arg-type]
+
+
 @pytest.fixture
 def secret_registry():
     """``secret_registry(value)`` registers a token/secret that must never reach a log."""

@@ -60,6 +60,12 @@ def run_with_context(settings: Settings, action: Callable[[ServerContext], Await
     from tessera.server.app import make_context  # noqa: PLC0415
     from tessera.storage.sql import open_store  # noqa: PLC0415
 
+    if settings.database_url is None and not (settings.home / "tessera.db").exists():
+        raise fail(
+            f"no database in {settings.home}: start `tessera serve` once "
+            "(it creates one) or run `tessera db upgrade`"
+        )
+
     async def main() -> T:
         store = await open_store(settings.resolved_database_url)
         try:

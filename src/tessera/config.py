@@ -13,7 +13,12 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 from tessera.errors import ConfigurationError
 from tessera.hosts import is_loopback_host
@@ -64,10 +69,22 @@ class Settings(BaseSettings):
             raise ValueError("public_url must be https unless its host is loopback (RFC 8414 §2)")
         if url.query or url.fragment:
             raise ValueError("public_url must not have a query or fragment")
-        if self.key_publish_lead < self.jwks_max_age + self.clock_skew:
+        if self.key_publish_lead < self.jwks_max_age + self.clock_skew + self.key_refresh_interval:
+            # Every server process must have published the next key (it sees it within
+            # key_refresh_interval) a full JWKS max-age + skew before the key signs.
             raise ValueError(
-                "key_publish_lead must be at least jwks_max_age + clock_skew "
-                "(the next key is published before it signs)"
+                "key_publish_lead must be at least jwks_max_age + clock_skew + "
+                "key_refresh_interval (the next key is published before it signs)"
+            )
+        overlap = (
+            self.key_publish_lead
+            + max(self.access_token_ttl_m2m, self.access_token_ttl_user)
+            + self.clock_skew
+        )
+        if self.key_rotation_days * 86400 <= overlap:
+            raise ValueError(
+                "key_rotation_days is shorter than one key's overlap "
+                "(key_publish_lead + token lifetime + clock_skew)"
             )
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("tls_cert and tls_key go together")
@@ -88,22 +105,34 @@ class Settings(BaseSettings):
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
-    """Build settings from environment, an optional TOML file and explicit overrides.
+    """Build settings from explicit overrides, the environment and an optional TOML file.
 
-    Precedence: explicit overrides (CLI flags) > environment > TOML file > defaults.
+    Precedence: overrides (CLI flags) > ``TESSERA_*`` environment > TOML file > defaults;
+    the merged result is validated once, so the sources may complete each other.
     """
-    file_values: dict[str, Any] = {}
-    if config_file is not None:
-        try:
-            file_values = tomllib.loads(config_file.read_text())
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigurationError(f"cannot read config file {config_file}: {exc}") from exc
+    if config_file is not None and not config_file.is_file():
+        raise ConfigurationError(f"config file {config_file} does not exist")
+
+    class _Sourced(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,  # noqa: ARG003 - not used by Tessera
+            file_secret_settings: PydanticBaseSettingsSource,  # noqa: ARG003 - not used
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+            if config_file is not None:
+                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+            return tuple(sources)
+
     try:
-        env_only = Settings()  # environment (and defaults)
-        env_set = set(env_only.model_fields_set)
-        merged = {**file_values, **{k: getattr(env_only, k) for k in env_set}}
-        merged.update({k: v for k, v in overrides.items() if v is not None})
-        return Settings(**merged)
+        sourced = _Sourced(**{k: v for k, v in overrides.items() if v is not None})
+        return Settings.model_validate(sourced.model_dump())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"cannot read config file {config_file}: {exc}") from None
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ())) or "settings"

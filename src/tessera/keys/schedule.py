@@ -35,13 +35,17 @@ class RotationPolicy:
     token_lifetime: float = 900.0
     skew: float = 30.0
     jwks_max_age: float = 300.0
+    # How stale a server process's view of the keys may be (its snapshot refresh interval):
+    # a process that has not seen the next key yet serves a JWKS without it.
+    refresh_interval: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0 < self.rotation_period < 90 * DAY:
             raise ConfigurationError("key rotation period must be under 90 days")
-        if self.publish_lead < self.jwks_max_age + self.skew:
+        if self.publish_lead < self.jwks_max_age + self.skew + self.refresh_interval:
             raise ConfigurationError(
-                "the next key must be published at least JWKS max-age + clock skew before use"
+                "the next key must be published at least JWKS max-age + clock skew + "
+                "key refresh interval before use"
             )
         if self.rotation_period <= self.publish_lead + self.token_lifetime + self.skew:
             raise ConfigurationError("key rotation period is shorter than one key's overlap")

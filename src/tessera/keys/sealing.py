@@ -15,7 +15,7 @@ from typing import Final
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from tessera.errors import ConfigurationError, InvalidKey
+from tessera.errors import ConfigurationError, InvalidKey, TesseraError
 from tessera.jose.b64 import b64url_decode, b64url_encode
 from tessera.secret import Secret
 
@@ -40,9 +40,10 @@ class KeyEncryptionKey:
     def from_text(cls, text: str) -> KeyEncryptionKey:
         """From unpadded base64url (the file and ``TESSERA_KEK`` format)."""
         try:
-            return cls(Secret(b64url_decode(text.strip(), what="key-encryption key")))
-        except (ValueError, TypeError) as exc:  # pragma: no cover - b64url_decode raises ours
-            raise ConfigurationError("the key-encryption key is not base64url") from exc
+            raw = b64url_decode(text.strip(), what="key-encryption key")
+        except TesseraError:
+            raise ConfigurationError("the key-encryption key is not base64url") from None
+        return cls(Secret(raw))
 
     @staticmethod
     def _aad(tenant_id: str, kid: str) -> bytes:
@@ -56,7 +57,7 @@ class KeyEncryptionKey:
         nonce, body = sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:]
         try:
             return self._aead.decrypt(nonce, body, self._aad(tenant_id, kid))
-        except InvalidTag:
+        except (InvalidTag, ValueError):  # ValueError: too short to hold a nonce and a tag
             raise InvalidKey("sealed key does not open (wrong KEK, tenant or kid)") from None
 
     def __repr__(self) -> str:

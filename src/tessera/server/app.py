@@ -49,6 +49,7 @@ def rotation_policy(settings: Settings) -> RotationPolicy:
         token_lifetime=max(settings.access_token_ttl_m2m, settings.access_token_ttl_user),
         skew=settings.clock_skew,
         jwks_max_age=settings.jwks_max_age,
+        refresh_interval=settings.key_refresh_interval,
     )
 
 

@@ -97,6 +97,9 @@ class StoredKey:
     removes_at: float | None = None
 
     def state(self, now: float) -> KeyState:
+        # Removal wins: a pending key dropped at once (compromise) must not linger as NEXT.
+        if self.removes_at is not None and now >= self.removes_at:
+            return KeyState.RETIRED
         if now < self.activates_at:
             return KeyState.NEXT
         if self.retires_at is None or now < self.retires_at:
