@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -14,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tessera.errors import ConfigurationError, TesseraError
+from tessera.identifiers import CLIENT_ID, TENANT_ID
 
 if TYPE_CHECKING:
     from tessera.config import Settings
@@ -37,8 +37,8 @@ ConfigOption = Annotated[
 ]
 TenantOption = Annotated[str, typer.Option("--tenant", help="Tenant id.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-TENANT_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+ID_PATTERN = CLIENT_ID
+TENANT_PATTERN = TENANT_ID
 
 
 def fail(message: str) -> typer.Exit:

@@ -8,6 +8,7 @@ client secret is printed exactly once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -25,7 +26,7 @@ from tessera.cli_common import (
     run_with_context,
     settings_from,
 )
-from tessera.errors import TesseraError
+from tessera.errors import ConflictError, TesseraError
 from tessera.logging import configure_logging
 
 if TYPE_CHECKING:
@@ -63,7 +64,11 @@ async def bootstrap(settings: Settings) -> list[str]:
         now = time.time()
         tenants = await store.list_tenants()
         if not tenants:
-            await store.add_tenant(Tenant(settings.default_tenant, settings.default_tenant, now))
+            # Several processes may start at once on one empty PostgreSQL: one of them wins.
+            with contextlib.suppress(ConflictError):
+                await store.add_tenant(
+                    Tenant(settings.default_tenant, settings.default_tenant, now)
+                )
             tenants = await store.list_tenants()
         for tenant in tenants:
             await ctx.keys.ensure(tenant.id, now)

@@ -72,9 +72,10 @@ AUDIT_FIELDS: Final = frozenset(
 # Tessera's prefixed secrets, PEM blocks, and HTTP credentials.
 _SECRETISH: Final = re.compile(
     r"eyJ[A-Za-z0-9_-]{2,}(?:\.[A-Za-z0-9_-]*){2,4}"
-    r"|\bt(?:ss|at|rt|ac)_[A-Za-z0-9_-]{16,}"
+    r"|t(?:ss|at|rt|ac)_[A-Za-z0-9_-]{16,}"
     r"|-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)"
     r"|\b(?:Bearer|DPoP|Basic)\s+[A-Za-z0-9._~+/=-]{8,}",
+    re.IGNORECASE,
 )
 
 

@@ -23,9 +23,19 @@ from dataclasses import dataclass
 from tessera.errors import ConfigurationError
 from tessera.storage.records import KeyState, StoredKey
 
-__all__ = ["CreateKey", "RetireKey", "RotationPolicy", "plan_rotation", "retirement_for"]
+__all__ = [
+    "MAX_ACCESS_TOKEN_TTL",
+    "MIN_ACCESS_TOKEN_TTL",
+    "CreateKey",
+    "RetireKey",
+    "RotationPolicy",
+    "plan_rotation",
+    "retirement_for",
+]
 
 DAY = 86400.0
+MIN_ACCESS_TOKEN_TTL = 60  # DESIGN.md: access tokens live 1–15 minutes
+MAX_ACCESS_TOKEN_TTL = 900
 
 
 @dataclass(frozen=True, slots=True)

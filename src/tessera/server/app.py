@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 
 import structlog
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -22,7 +23,7 @@ from starlette.routing import Route
 from tessera.config import Settings, load_settings
 from tessera.events.bus import EventBus, InProcessBus
 from tessera.keys.manager import KeyManager
-from tessera.keys.schedule import RotationPolicy
+from tessera.keys.schedule import MAX_ACCESS_TOKEN_TTL, RotationPolicy
 from tessera.keys.sealing import KeyEncryptionKey, load_or_create_secret_file
 from tessera.logging import Audit, configure_logging
 from tessera.secret import Secret
@@ -34,6 +35,7 @@ from tessera.server.endpoints.metadata import jwks_endpoint, metadata_endpoint
 from tessera.server.endpoints.revocation import revocation_endpoint
 from tessera.server.endpoints.token import token_endpoint
 from tessera.server.issuance import TokenIssuer
+from tessera.server.responses import json_response
 from tessera.storage.protocols import Store
 from tessera.storage.sql import open_store
 
@@ -46,7 +48,8 @@ def rotation_policy(settings: Settings) -> RotationPolicy:
     return RotationPolicy(
         rotation_period=settings.key_rotation_days * 86400,
         publish_lead=settings.key_publish_lead,
-        token_lifetime=max(settings.access_token_ttl_m2m, settings.access_token_ttl_user),
+        # Retention covers the longest token any client may get, not only the defaults.
+        token_lifetime=MAX_ACCESS_TOKEN_TTL,
         skew=settings.clock_skew,
         jwks_max_age=settings.jwks_max_age,
         refresh_interval=settings.key_refresh_interval,
@@ -118,6 +121,16 @@ async def _maintenance_loop(ctx: ServerContext, interval: float) -> None:
         await asyncio.sleep(interval)
 
 
+async def _http_error(_request: Request, exc: Exception) -> Response:
+    """Routing errors in the same JSON shape as every other error (no HTML, no-store)."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 404
+    description = "method not allowed" if status == 405 else "not found"
+    headers = exc.headers if isinstance(exc, HTTPException) and exc.headers else {}
+    return json_response(
+        {"error": "invalid_request", "error_description": description}, status, dict(headers)
+    )
+
+
 async def healthz(_request: Request) -> Response:
     return Response("ok", media_type="text/plain")
 
@@ -166,7 +179,11 @@ def build_app(
         Route("/t/{tenant}/introspect", introspection_endpoint, methods=["POST"]),
         Route("/t/{tenant}/revoke", revocation_endpoint, methods=["POST"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={404: _http_error, 405: _http_error},
+    )
     if ctx is not None:
         app.state.ctx = ctx
     return app

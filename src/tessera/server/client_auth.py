@@ -23,6 +23,7 @@ from urllib.parse import unquote_plus
 from starlette.datastructures import Headers
 
 from tessera.errors import InvalidClient, InvalidRequest
+from tessera.identifiers import CLIENT_ID
 from tessera.logging import Audit
 from tessera.server.client_secrets import SecretHasher
 from tessera.server.directory import Directory
@@ -40,7 +41,7 @@ def _parse_basic(header: str) -> tuple[str, str]:
         raise InvalidClient("unsupported authorization scheme")
     try:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except (binascii.Error, ValueError):  # ValueError: non-ASCII input; UnicodeDecodeError
         raise InvalidClient("malformed basic credentials") from None
     raw_id, sep, raw_secret = decoded.partition(":")
     if not sep:
@@ -107,7 +108,10 @@ async def authenticate_client(
         )
         raise
 
-    client = await directory.client(tenant_id, client_id)
+    # An id that cannot have been registered is not looked up (the hash is still computed).
+    client = (
+        await directory.client(tenant_id, client_id) if CLIENT_ID.fullmatch(client_id) else None
+    )
     stored = client.secret_hash if client is not None else None
     matches = hasher.verify(secret, stored)  # always computed: no timing oracle
     reason = None

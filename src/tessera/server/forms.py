@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Final
 from urllib.parse import parse_qsl
 
@@ -13,6 +14,7 @@ __all__ = ["MAX_FORM_BYTES", "read_form"]
 
 MAX_FORM_BYTES: Final = 16 * 1024
 _MAX_FIELDS: Final = 64
+_BAD_PERCENT: Final = re.compile(r"%(?![0-9A-Fa-f]{2})")
 # Parameters that may legitimately repeat (RFC 8707 §2 `resource`).
 _REPEATABLE: Final = frozenset({"resource"})
 
@@ -37,10 +39,15 @@ async def read_form(request: Request) -> dict[str, str | list[str]]:
             raise InvalidRequest("the request body is too large")
     try:
         text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidRequest("the request body is not UTF-8") from None
+    if "%" in text and _BAD_PERCENT.search(text):
+        raise InvalidRequest("the request body has a malformed percent-encoding")
+    try:
         pairs = parse_qsl(
             text, keep_blank_values=False, max_num_fields=_MAX_FIELDS, errors="strict"
         )
-    except (UnicodeDecodeError, ValueError):
+    except ValueError:  # includes UnicodeDecodeError from percent-decoded bytes
         raise InvalidRequest("the request body is not valid form data") from None
     form: dict[str, str | list[str]] = {}
     for name, value in pairs:

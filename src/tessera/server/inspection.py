@@ -83,7 +83,7 @@ async def _inspect_jwt(
         policy = ClaimsPolicy(
             issuer=ctx.issuer(tenant_id),
             audience=audiences or ("-",),
-            leeway=ctx.settings.clock_skew,
+            leeway=0,  # the issuer's own clock is authoritative (RFC 7662 §2.2)
             required=frozenset({"jti", "client_id", "sub", "iat"}),
         )
         exp, nbf, iat = policy.check(claims, now)

@@ -16,6 +16,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Final
 
+from tessera.errors import ConfigurationError
+from tessera.jose.jwk import SigningKey
 from tessera.jose.jwt import encode_jwt
 from tessera.keys.manager import KeyManager
 from tessera.storage.protocols import OpaqueTokenStore
@@ -48,6 +50,14 @@ class TokenIssuer:
         self._keys = keys
         self._opaque = opaque
 
+    async def _signer(self, tenant_id: str, now: float) -> SigningKey:
+        try:
+            return (await self._keys.keys_for(tenant_id, now)).signer(now)
+        except ConfigurationError:
+            # A tenant added without keys (or all retired): create one rather than fail.
+            await self._keys.ensure(tenant_id, now)
+            return (await self._keys.keys_for(tenant_id, now)).signer(now)
+
     async def issue(
         self,
         *,
@@ -78,7 +88,7 @@ class TokenIssuer:
                 )
             )
             return IssuedToken(value, jti, ttl, "opaque", None)
-        signer = (await self._keys.keys_for(tenant_id, now)).signer(now)
+        signer = await self._signer(tenant_id, now)
         claims = {
             "iss": issuer,
             "sub": subject,

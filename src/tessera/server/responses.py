@@ -15,12 +15,20 @@ __all__ = ["NO_STORE", "error_response", "json_response"]
 NO_STORE: Final = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def json_response(
+    body: Any,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+    *,
+    max_age: int | None = None,
+) -> Response:
+    """JSON, ``no-store`` by default; ``max_age`` makes a public, cacheable document."""
+    caching = NO_STORE if max_age is None else {"Cache-Control": f"public, max-age={max_age}"}
     return Response(
         json.dumps(body, separators=(",", ":")),
         status_code=status,
         media_type="application/json",
-        headers={**NO_STORE, **(headers or {})},
+        headers={**caching, **(headers or {})},
     )
 
 

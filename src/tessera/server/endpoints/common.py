@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tessera.errors import InvalidRequest, ProtocolError
+from tessera.identifiers import TENANT_ID
 from tessera.server.client_auth import authenticate_client
 from tessera.server.context import ServerContext
 from tessera.server.forms import read_form
@@ -23,7 +24,9 @@ Handler = Callable[[ServerContext, str, Client, Form, float], Awaitable[Response
 async def known_tenant(ctx: ServerContext, request: Request) -> str | None:
     """The tenant named by the path, if it exists."""
     tenant_id = request.path_params.get("tenant", "")
-    tenant = await ctx.directory.tenant(tenant_id) if isinstance(tenant_id, str) else None
+    if not isinstance(tenant_id, str) or not TENANT_ID.fullmatch(tenant_id):
+        return None
+    tenant = await ctx.directory.tenant(tenant_id)
     return tenant.id if tenant is not None else None
 
 

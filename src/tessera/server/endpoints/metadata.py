@@ -52,10 +52,7 @@ async def metadata_endpoint(request: Request) -> Response:
     tenant_id = await known_tenant(ctx, request)
     if tenant_id is None:
         return _not_found()
-    return json_response(
-        metadata_document(ctx, tenant_id),
-        headers={"Cache-Control": f"public, max-age={ctx.settings.jwks_max_age}"},
-    )
+    return json_response(metadata_document(ctx, tenant_id), max_age=ctx.settings.jwks_max_age)
 
 
 async def jwks_endpoint(request: Request) -> Response:

@@ -20,6 +20,7 @@ from tessera.errors import (
     UnauthorizedClient,
     UnsupportedGrantType,
 )
+from tessera.keys.schedule import MAX_ACCESS_TOKEN_TTL, MIN_ACCESS_TOKEN_TTL
 from tessera.server.context import ServerContext
 from tessera.server.endpoints.common import Form, client_endpoint, required
 from tessera.server.issuance import client_subject
@@ -87,13 +88,21 @@ def resolve_scope(form: Form, client: Client) -> str:
     return " ".join(sorted(wanted))
 
 
+def access_token_ttl(client: Client, default: int) -> int:
+    """A client's own lifetime only within DESIGN.md's 1–15 min; otherwise the default."""
+    own = client.access_token_ttl
+    if own is not None and MIN_ACCESS_TOKEN_TTL <= own <= MAX_ACCESS_TOKEN_TTL:
+        return own
+    return default
+
+
 async def client_credentials(
     ctx: ServerContext, tenant_id: str, client: Client, form: Form, now: float
 ) -> Response:
     """RFC 6749 §4.4: a token for the client itself; no refresh token (§4.4.3)."""
     audience = resolve_audience(form, client)
     scope = resolve_scope(form, client)
-    ttl = client.access_token_ttl or ctx.settings.access_token_ttl_m2m
+    ttl = access_token_ttl(client, ctx.settings.access_token_ttl_m2m)
     issued = await ctx.tokens.issue(
         issuer=ctx.issuer(tenant_id),
         tenant_id=tenant_id,
