@@ -599,7 +599,11 @@ def test_loads_object_accepts_valid_json_objects():
         parsed["a"][5]["b"] = 1
     assert loads_object(b' \n{ "a" : 1 }\t ') == {"a": 1}
     assert loads_object('{"é":"☃"}'.encode()) == {"é": "☃"}
-    assert loads_object(b'{"x":1' + b"0" * 4299 + b"}")["x"] == 10**4299
+    assert loads_object(b'{"x":18446744073709551615}')["x"] == 2**64 - 1  # u64: exact
+    # Beyond what a double holds (I-JSON, RFC 7493 §2.2): refused, on either parse path.
+    for text in (b'{"x":1' + b"0" * 4299 + b"}", b'{"x":"\\/","y":1' + b"0" * 400 + b"}"):
+        with pytest.raises(MalformedToken):
+            loads_object(text)
 
 
 @pytest.mark.parametrize(

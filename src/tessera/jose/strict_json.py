@@ -20,10 +20,14 @@ call per object); one pass then builds dicts, refuses duplicates and freezes.
 from __future__ import annotations
 
 import json
+import math
 import re
+import sys
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Final
+
+import orjson
 
 from tessera.errors import MalformedToken
 
@@ -31,6 +35,10 @@ __all__ = ["MAX_DEPTH", "dumps_compact", "loads_object"]
 
 MAX_DEPTH: Final = 32
 _NESTED: Final = (tuple, list)
+_PLAIN_NESTED: Final = (dict, list)
+_SPACE_BEFORE_COLON: Final = re.compile(rb'"[ \t\n\r]+:')
+_orjson_loads: Final = orjson.loads
+_MAX_DOUBLE_INT: Final = int(sys.float_info.max)
 
 
 def _members(pairs: tuple[tuple[str, Any], ...], depth: int) -> dict[str, Any]:
@@ -56,9 +64,26 @@ def _no_constants(_name: str) -> Any:
     raise MalformedToken("NaN and Infinity are not JSON")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # e.g. 1e400: not a number a double can hold (I-JSON §2.2)
+        raise MalformedToken("number is out of range")
+    return value
+
+
+def _finite_int(text: str) -> int:
+    # Same rule as the fast path: an integer a double cannot hold is refused.
+    value = int(text)
+    if abs(value) > _MAX_DOUBLE_INT:
+        raise MalformedToken("number is out of range")
+    return value
+
+
 _DECODER: Final = json.JSONDecoder(
     object_pairs_hook=tuple,
     parse_constant=_no_constants,
+    parse_float=_finite_float,
+    parse_int=_finite_int,
     strict=True,
 )
 _decode: Final = _DECODER.decode
@@ -73,7 +98,58 @@ _SURROGATE_ESCAPE: Final = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def loads_object(data: bytes, what: str = "JSON") -> dict[str, Any]:
-    """Parse a JSON object from UTF-8 bytes under the rules above."""
+    """Parse a JSON object from UTF-8 bytes under the rules above.
+
+    Fast path: orjson, which itself refuses NaN/Infinity, lone surrogates, a BOM, invalid
+    UTF-8 and out-of-range numbers, but keeps the last of duplicate names. Duplicates are
+    excluded by counting: in text without a backslash every ``"`` delimits a string, so
+    each member name written ends in ``":`` (whitespace before a colon sends us to the
+    exact path); if the ``":`` count equals the members parsed, no name was repeated.
+    Anything else — a backslash, a mismatch — is decided by the exact stdlib path below.
+    Integers beyond 64 bits come back as floats on the fast path (I-JSON, RFC 7493 §2.2).
+    """
+    if b"\\" not in data and _SPACE_BEFORE_COLON.search(data) is None:
+        try:
+            obj = _orjson_loads(data)
+        except orjson.JSONDecodeError:
+            raise MalformedToken(f"{what} is not valid JSON") from None
+        if type(obj) is not dict:
+            raise MalformedToken(f"{what} is not a JSON object")
+        if data.find(b"[") == -1 and data.find(b"{", 1) == -1:
+            if data.count(b'":') == len(obj):
+                return obj
+        else:
+            counter = [0]
+            frozen = _freeze_counting(obj, 0, counter)
+            if data.count(b'":') == counter[0]:
+                return frozen
+    return _loads_exact(data, what)
+
+
+def _freeze_counting(obj: dict[str, Any], depth: int, counter: list[int]) -> dict[str, Any]:
+    """Freeze nested values (tuples, mapping proxies) and count every member, at any depth."""
+    if depth > MAX_DEPTH:
+        raise MalformedToken("JSON is nested too deeply")
+    counter[0] += len(obj)
+    out = dict(obj)
+    for name, value in obj.items():
+        if type(value) in _PLAIN_NESTED:
+            out[name] = _freeze_value(value, depth + 1, counter)
+    return out
+
+
+def _freeze_value(value: Any, depth: int, counter: list[int]) -> Any:
+    if depth > MAX_DEPTH:
+        raise MalformedToken("JSON is nested too deeply")
+    if type(value) is dict:
+        return MappingProxyType(_freeze_counting(value, depth, counter))
+    return tuple(
+        _freeze_value(v, depth + 1, counter) if type(v) in _PLAIN_NESTED else v for v in value
+    )
+
+
+def _loads_exact(data: bytes, what: str) -> dict[str, Any]:
+    """The exact path: stdlib's C scanner building objects as tuples of pairs."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
