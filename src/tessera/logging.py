@@ -18,6 +18,7 @@ import sys
 from collections.abc import Mapping, MutableMapping
 from typing import Any, Final, TextIO
 
+import orjson
 import structlog
 
 __all__ = ["AUDIT_FIELDS", "Audit", "configure_logging", "redact", "redact_text"]
@@ -79,8 +80,23 @@ _SECRETISH: Final = re.compile(
 )
 
 
+_SIMPLE: Final = (str, int, float, bool, type(None))
+
+
+# Every match of _SECRETISH contains one of these (lower-cased); substring tests are far
+# cheaper than the regex, so text without any of them skips it.
+_MARKERS: Final = ("eyj", "tss_", "tat_", "trt_", "tac_", "-----begin", "bearer", "dpop", "basic")
+
+
+def _may_hold_secret(text: str) -> bool:
+    lowered = text.lower()
+    return any(marker in lowered for marker in _MARKERS)
+
+
 def redact_text(text: str) -> str:
     """Mask every secret-shaped run inside ``text``."""
+    if not _may_hold_secret(text):
+        return text
     return _SECRETISH.sub(REDACTED, text)
 
 
@@ -102,13 +118,34 @@ def _redact_value(value: Any) -> Any:
 def redact(
     _logger: object, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    """structlog processor: mask sensitive names and secret-shaped values everywhere."""
+    """structlog processor: mask sensitive names and secret-shaped values everywhere.
+
+    Common case first: when no name is sensitive and every value is a short string, a
+    number or None, one regex pass over the joined strings decides (every audit event).
+    """
+    strings: list[str] = []
+    for name, value in event_dict.items():
+        if name in SENSITIVE_NAMES or (not name.islower() and name.lower() in SENSITIVE_NAMES):
+            break
+        kind = type(value)
+        if kind is str:
+            strings.append(value)
+        elif kind not in _SIMPLE:
+            break
+    else:
+        joined = "\x00".join(strings)
+        if not _may_hold_secret(joined) or _SECRETISH.search(joined) is None:
+            return event_dict
     for name in list(event_dict):
         if name.lower() in SENSITIVE_NAMES:
             event_dict[name] = REDACTED
         else:
             event_dict[name] = _redact_value(event_dict[name])
     return event_dict
+
+
+def _render(event_dict: Any, **_kwargs: Any) -> str:
+    return orjson.dumps(event_dict, default=str).decode()
 
 
 def configure_logging(level: str = "info", stream: TextIO | None = None) -> None:
@@ -121,12 +158,12 @@ def configure_logging(level: str = "info", stream: TextIO | None = None) -> None
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
             redact,
-            structlog.processors.JSONRenderer(),
+            structlog.processors.JSONRenderer(serializer=_render),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(handler_stream),
+        logger_factory=structlog.WriteLoggerFactory(handler_stream),
         cache_logger_on_first_use=False,
     )
 

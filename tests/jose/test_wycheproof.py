@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
-from conftest import require_shared
+from shared_data import require_shared
 from tessera.errors import (
     AlgorithmNotAllowed,
     InvalidKey,

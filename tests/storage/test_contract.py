@@ -357,6 +357,26 @@ async def test_opaque_token_round_trips_exactly(store):
     assert await store.get_opaque(b"\x02" * 32) is None
 
 
+async def test_find_live_opaque_returns_only_unexpired_unrevoked_tokens(store):
+    """Introspection's read: one query that also applies expiry and the jti denylist."""
+    await store.add_tenant(Tenant("acme", "Acme", T0))
+    token = opaque(token_hash=bytes(range(100, 132)), expires_at=T0 + 600)
+    await store.add_opaque(token)
+    assert await store.find_live_opaque(token.token_hash, now=T0) == token
+    assert await store.find_live_opaque(b"\x03" * 32, now=T0) is None
+    assert await store.find_live_opaque(token.token_hash, now=T0 + 600) is None  # expired
+    await store.revoke_jti("acme", token.jti, expires_at=T0 + 300, now=T0)
+    assert await store.find_live_opaque(token.token_hash, now=T0 + 1) is None  # revoked
+    # A revocation entry past its own expiry no longer counts (same rule as is_revoked).
+    assert await store.find_live_opaque(token.token_hash, now=T0 + 301) == token
+    # Another tenant's denylist entry for the same jti does not apply.
+    other = opaque(token_hash=bytes(range(140, 172)), jti="jti-2")
+    await store.add_opaque(other)
+    await store.add_tenant(Tenant("beta", "Beta", T0))
+    await store.revoke_jti("beta", "jti-2", expires_at=T0 + 900, now=T0)
+    assert await store.find_live_opaque(other.token_hash, now=T0) == other
+
+
 async def test_adding_an_opaque_token_twice_conflicts(store):
     await store.add_opaque(opaque())
     with pytest.raises(ConflictError):

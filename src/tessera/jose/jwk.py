@@ -306,7 +306,7 @@ def _private_from_jwk(jwk: Mapping[str, Any]) -> PrivateKey:
 class SigningKey:
     """An asymmetric private key pinned to one algorithm."""
 
-    __slots__ = ("_private", "alg", "kid", "public")
+    __slots__ = ("_private", "alg", "encoded_headers", "kid", "public")
 
     def __init__(self, private_key: PrivateKey, alg: str, kid: str | None = None) -> None:
         algorithm = ALGORITHMS.get(alg)
@@ -317,6 +317,8 @@ class SigningKey:
         self.alg: Algorithm = algorithm
         self.public = VerificationKey(private_key.public_key(), alg, kid)
         self.kid: str = self.public.kid
+        # Encoded JWS headers by typ, filled by tessera.jose.jws.sign_compact.
+        self.encoded_headers: dict[str | None, str] = {}
 
     @classmethod
     def generate(cls, alg: str, kid: str | None = None) -> SigningKey:
@@ -436,7 +438,7 @@ def _check_hmac_secret(secret: bytes) -> None:
 class SymmetricKey:
     """An HMAC (HS256) secret. Signs and verifies; never shares a set with asymmetric keys."""
 
-    __slots__ = ("_secret", "alg", "kid", "verify")
+    __slots__ = ("_secret", "alg", "encoded_headers", "kid", "verify")
 
     def __init__(self, secret: bytes, alg: str = "HS256", kid: str | None = None) -> None:
         algorithm = ALGORITHMS.get(alg)
@@ -452,6 +454,7 @@ class SymmetricKey:
             kid if kid is not None else thumbprint({"kty": "oct", "k": b64url_encode(secret)})
         )
         self.verify = algorithm.verifier_for(secret)
+        self.encoded_headers: dict[str | None, str] = {}
 
     @classmethod
     def generate(cls, alg: str = "HS256", kid: str | None = None) -> SymmetricKey:

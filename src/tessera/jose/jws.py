@@ -196,14 +196,9 @@ def verify_compact(
     return header, decode_canonical(payload_b64), key
 
 
-def sign_compact(
-    payload: bytes,
-    key: SigningKey | SymmetricKey,
-    *,
-    typ: str | None = None,
-    extra_header: Mapping[str, Any] | None = None,
+def _encode_header(
+    key: SigningKey | SymmetricKey, typ: str | None, extra_header: Mapping[str, Any] | None
 ) -> str:
-    """Sign ``payload`` with ``key``: header ``alg`` and ``kid`` come from the key itself."""
     header: dict[str, Any] = {"alg": key.alg.name, "kid": key.kid}
     if typ is not None:
         header["typ"] = typ
@@ -212,6 +207,24 @@ def sign_compact(
         if clash:
             raise SigningError("extra header may not set alg, kid or unsafe parameters")
         header.update(extra_header)
-    signing_input = b64url_encode(dumps_compact(header)) + "." + b64url_encode(payload)
+    return b64url_encode(dumps_compact(header))
+
+
+def sign_compact(
+    payload: bytes,
+    key: SigningKey | SymmetricKey,
+    *,
+    typ: str | None = None,
+    extra_header: Mapping[str, Any] | None = None,
+) -> str:
+    """Sign ``payload`` with ``key``: header ``alg`` and ``kid`` come from the key itself."""
+    if extra_header:
+        encoded_header = _encode_header(key, typ, extra_header)
+    else:
+        # The same key and typ always give the same header: encode it once per key.
+        encoded_header = key.encoded_headers.get(typ) or key.encoded_headers.setdefault(
+            typ, _encode_header(key, typ, None)
+        )
+    signing_input = encoded_header + "." + b64url_encode(payload)
     signature = key.sign(signing_input.encode("ascii"))
     return signing_input + "." + b64url_encode(signature)

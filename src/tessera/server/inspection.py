@@ -31,6 +31,8 @@ class TokenFacts:
     expires_at: float
     not_before: float | None
     opaque_hash: bytes | None = None
+    # Opaque records are read together with their revocation state (one query).
+    revocation_checked: bool = False
 
 
 async def inspect_token(
@@ -48,8 +50,8 @@ async def _inspect_opaque(
     ctx: ServerContext, tenant_id: str, token: str, now: float
 ) -> TokenFacts | None:
     digest = opaque_hash(token)
-    record = await ctx.store.get_opaque(digest)
-    if record is None or record.tenant_id != tenant_id or record.expires_at <= now:
+    record = await ctx.store.find_live_opaque(digest, now=now)
+    if record is None or record.tenant_id != tenant_id:
         return None
     return TokenFacts(
         token_format="opaque",
@@ -62,6 +64,7 @@ async def _inspect_opaque(
         expires_at=record.expires_at,
         not_before=None,
         opaque_hash=digest,
+        revocation_checked=True,
     )
 
 

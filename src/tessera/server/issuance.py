@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import uuid
 from dataclasses import dataclass
 from typing import Final
 
@@ -70,7 +69,7 @@ class TokenIssuer:
         ttl: int,
         now: float,
     ) -> IssuedToken:
-        jti = uuid.uuid4().hex
+        jti = secrets.token_hex(16)  # 128 random bits, as uuid4 minus its cost
         issued_at = int(now)
         if client.token_format == "opaque":
             value = OPAQUE_PREFIX + secrets.token_urlsafe(32)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, Final
 
+import orjson
 from starlette.responses import Response
 
 from tessera.errors import InvalidClient, ProtocolError
@@ -25,7 +25,7 @@ def json_response(
     """JSON, ``no-store`` by default; ``max_age`` makes a public, cacheable document."""
     caching = NO_STORE if max_age is None else {"Cache-Control": f"public, max-age={max_age}"}
     return Response(
-        json.dumps(body, separators=(",", ":")),
+        orjson.dumps(body),
         status_code=status,
         media_type="application/json",
         headers={**caching, **(headers or {})},

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tessera.errors import StorageError
 from tessera.storage.engine import WRITE
+from tessera.storage.hot_reads import make_hot_reads
 from tessera.storage.tables import tenants
 
 __all__ = ["SqlBase"]
@@ -27,6 +28,7 @@ class SqlBase:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._writer = engine.execution_options(**{WRITE: True})
+        self._hot = make_hot_reads(engine.url)
 
     @property
     def engine(self) -> AsyncEngine:

@@ -53,6 +53,7 @@ class SqlStore(SqlTenants, SqlClients, SqlKeys, SqlRevocations, SqlOpaqueTokens,
 
     async def close(self) -> None:
         """Close every pooled connection."""
+        await self._hot.close()
         await self._engine.dispose()
 
     async def __aenter__(self) -> Self:

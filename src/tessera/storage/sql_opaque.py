@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from tessera.errors import ConflictError
 from tessera.storage._sql_base import SqlBase
+from tessera.storage.hot_reads import LIVE_OPAQUE, json_list
 from tessera.storage.records import OpaqueToken
 from tessera.storage.tables import opaque_tokens
 
@@ -56,6 +57,24 @@ class SqlOpaqueTokens(SqlBase):
             jti=row["jti"],
             issued_at=row["issued_at"],
             expires_at=row["expires_at"],
+        )
+
+    async def find_live_opaque(self, token_hash: bytes, *, now: float) -> OpaqueToken | None:
+        """The token if unexpired and its jti not revoked: one read, straight to the driver."""
+        row = await self._hot.one(LIVE_OPAQUE, (token_hash, now, now))
+        if row is None:
+            return None
+        tenant_id, client_id, subject, audience, scope, jti, issued_at, expires_at = row
+        return OpaqueToken(
+            token_hash=token_hash,
+            tenant_id=tenant_id,
+            client_id=client_id,
+            subject=subject,
+            audience=tuple(json_list(audience)),
+            scope=scope,
+            jti=jti,
+            issued_at=issued_at,
+            expires_at=expires_at,
         )
 
     async def delete_opaque(self, token_hash: bytes) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from tessera.storage._sql_base import SqlBase
+from tessera.storage.hot_reads import REVOKED
 from tessera.storage.tables import revoked_jtis
 
 __all__ = ["SqlRevocations"]
@@ -45,11 +46,8 @@ class SqlRevocations(SqlBase):
         return False
 
     async def is_revoked(self, tenant_id: str, jti: str, *, now: float) -> bool:
-        query = sa.select(_t.jti).where(
-            _t.tenant_id == tenant_id, _t.jti == jti, _t.expires_at > now
-        )
-        async with self._read() as conn:
-            return (await conn.scalar(query)) is not None
+        # On the request path (introspection): one indexed read, straight to the driver.
+        return await self._hot.one(REVOKED, (tenant_id, jti, now)) is not None
 
     async def revoked_since(self, tenant_id: str, since: float) -> list[tuple[str, float]]:
         """Ordered by ``revoked_at``, then ``jti``."""

@@ -40,7 +40,10 @@ async def _introspect(
     active = (
         facts is not None
         and may_introspect(client, facts)
-        and not await ctx.store.is_revoked(tenant_id, facts.jti, now=now)
+        and (
+            facts.revocation_checked
+            or not await ctx.store.is_revoked(tenant_id, facts.jti, now=now)
+        )
     )
     ctx.audit.emit(
         "token.introspected",
