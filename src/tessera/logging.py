@@ -12,10 +12,13 @@ Two layers of defence:
 
 from __future__ import annotations
 
+import atexit
 import logging
+import queue
 import re
 import sys
-from collections.abc import Mapping, MutableMapping
+import threading
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any, Final, TextIO
 
 import orjson
@@ -148,9 +151,64 @@ def _render(event_dict: Any, **_kwargs: Any) -> str:
     return orjson.dumps(event_dict, default=str).decode()
 
 
-def configure_logging(level: str = "info", stream: TextIO | None = None) -> None:
-    """JSON lines to ``stream`` (stderr by default), redaction last before rendering."""
+class _BackgroundWriter:
+    """Writes log lines from a daemon thread, so a slow disk never stalls the event loop.
+
+    Lines are queued in order and flushed as written; ``flush()`` (also at exit) drains the
+    queue. A process killed outright may lose the lines still queued (milliseconds' worth).
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._queue: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="tessera-log", daemon=True)
+        self._thread.start()
+        atexit.register(self.close)
+
+    def _run(self) -> None:
+        while True:
+            line = self._queue.get()
+            if line is None:
+                return
+            try:
+                self._stream.write(line)
+                while not self._queue.empty():  # batch what arrived meanwhile
+                    more = self._queue.get_nowait()
+                    if more is None:
+                        self._stream.flush()
+                        return
+                    self._stream.write(more)
+                self._stream.flush()
+            except (OSError, ValueError):  # closed stream: nothing sensible left to do
+                return
+
+    def msg(self, message: str) -> None:
+        self._queue.put(message + "\n")
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = msg
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join(timeout=5)
+
+
+def configure_logging(
+    level: str = "info", stream: TextIO | None = None, *, background: bool = False
+) -> Callable[[], None]:
+    """JSON lines to ``stream`` (stderr by default), redaction last before rendering.
+
+    ``background`` (the server's setting) writes from a thread: request latency never waits
+    on the disk. Returns a function that drains and stops that thread (also run at exit).
+    """
     handler_stream = stream if stream is not None else sys.stderr
+    if background:
+        writer = _BackgroundWriter(handler_stream)
+        factory: Any = lambda *_args: writer  # noqa: E731 - structlog wants a factory
+        close: Callable[[], None] = writer.close
+    else:
+        factory = structlog.WriteLoggerFactory(handler_stream)
+        close = handler_stream.flush
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -163,9 +221,10 @@ def configure_logging(level: str = "info", stream: TextIO | None = None) -> None
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.WriteLoggerFactory(handler_stream),
+        logger_factory=factory,
         cache_logger_on_first_use=False,
     )
+    return close
 
 
 class Audit:

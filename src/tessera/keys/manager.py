@@ -8,6 +8,7 @@ the plan is applied under a database lease named after the tenant.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Callable, Sequence
@@ -138,9 +139,14 @@ class KeyManager:
         self._audit = audit
         self.holder = f"tessera-{uuid.uuid4()}"
         self._snapshots: dict[str, TenantKeys] = {}
+        self._loading: dict[str, asyncio.Future[TenantKeys]] = {}
 
     async def keys_for(self, tenant_id: str, now: float) -> TenantKeys:
-        """A snapshot no older than ``refresh_interval`` and not past a schedule boundary."""
+        """A snapshot no older than ``refresh_interval`` and not past a schedule boundary.
+
+        Single-flight: requests that find the snapshot stale at the same moment share one
+        load (a stampede of identical queries would stall them all).
+        """
         snap = self._snapshots.get(tenant_id)
         if (
             snap is None
@@ -148,7 +154,12 @@ class KeyManager:
             or now >= snap.boundary
             or now < snap.loaded_at
         ):
-            snap = await self._load(tenant_id, now)
+            pending = self._loading.get(tenant_id)
+            if pending is None:
+                pending = asyncio.ensure_future(self._load(tenant_id, now))
+                self._loading[tenant_id] = pending
+                pending.add_done_callback(lambda _f: self._loading.pop(tenant_id, None))
+            snap = await asyncio.shield(pending)
         return snap
 
     async def _load(self, tenant_id: str, now: float) -> TenantKeys:
