@@ -46,6 +46,13 @@ def _client_row(client: Client) -> dict[str, Any]:
     }
 
 
+async def _existing_client(ctx: ServerContext, tenant: str, client_id: str) -> Client:
+    client = await ctx.store.get_client(tenant, client_id)
+    if client is None:
+        raise NotFoundError("no such client")
+    return client
+
+
 def _check_uri(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("https", "http") or not parts.netloc or parts.fragment:
@@ -143,9 +150,7 @@ def clients_commands(app: typer.Typer) -> None:
         """Show one client (metadata only)."""
 
         async def action(ctx: ServerContext) -> dict[str, Any]:
-            client = await ctx.store.get_client(tenant, client_id)
-            if client is None:
-                raise NotFoundError("no such client")
+            client = await _existing_client(ctx, tenant, client_id)
             return _client_row(client)
 
         print_rows([run_with_context(settings_from(config), action)], as_json, "Client")
@@ -163,9 +168,7 @@ def clients_commands(app: typer.Typer) -> None:
         secret = generate_client_secret()
 
         async def action(ctx: ServerContext) -> None:
-            client = await ctx.store.get_client(tenant, client_id)
-            if client is None:
-                raise NotFoundError("no such client")
+            client = await _existing_client(ctx, tenant, client_id)
             await ctx.store.replace_client(
                 replace(
                     client,
@@ -188,9 +191,7 @@ def clients_commands(app: typer.Typer) -> None:
         """Disable a client: it can no longer authenticate."""
 
         async def action(ctx: ServerContext) -> None:
-            client = await ctx.store.get_client(tenant, client_id)
-            if client is None:
-                raise NotFoundError("no such client")
+            client = await _existing_client(ctx, tenant, client_id)
             await ctx.store.replace_client(replace(client, disabled=True, updated_at=time.time()))
 
         run_with_context(settings_from(config), action)
