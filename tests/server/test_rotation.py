@@ -291,6 +291,26 @@ async def test_two_instances_with_a_slow_key_refresh_never_fail_a_caching_verifi
     assert report.failures == [], f"{len(report.failures)} failures, first: {report.failures[:3]}"
 
 
+@pytest.mark.parametrize("refresh", [REFRESH, 120])
+async def test_two_instances_with_accepted_settings_never_fail_a_caching_verifier(
+    store, tmp_path, clock, secret_registry, refresh
+):
+    """The same worst phase with settings the server accepts: the publish lead covers
+    max-age + skew + the refresh interval, so a verifier caching either instance's JWKS
+    always knows the next key before it signs."""
+    lead = MAX_AGE + SKEW + refresh
+    settings = fast_settings(tmp_path, key_refresh_interval=refresh, key_publish_lead=lead)
+    instances, clients = await start_instances(store, settings, clock, secret_registry, 2)
+    try:
+        clock.now = T0 + ROTATION - lead - 10 - 3 * refresh
+        report = await simulate(instances, duration=lead + 3 * MAX_AGE, step=10, token_every=30)
+    finally:
+        for http in clients:
+            await http.aclose()
+    assert len({t.kid for t in report.issued}) >= 2
+    assert report.failures == [], f"{len(report.failures)} failures, first: {report.failures[:3]}"
+
+
 # ---------------------------------------------------------------------- JWKS shape
 
 
