@@ -38,6 +38,7 @@ def test_jose_names():
 
 def test_verify_names():
     assert sorted(tessera.verify.__all__) == [
+        "BearerAuthMiddleware",
         "Claims",
         "FetchPolicy",
         "JwksCachePolicy",
@@ -45,6 +46,7 @@ def test_verify_names():
         "RemoteJwks",
         "VerifiedTokenCache",
         "Verifier",
+        "VerifierSet",
     ]
 
 

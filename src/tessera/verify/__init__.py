@@ -7,10 +7,13 @@ from tessera.jose.claims import Claims
 from tessera.jose.jwks import KeySet
 from tessera.verify.cache import VerifiedTokenCache
 from tessera.verify.fetch import FetchPolicy
+from tessera.verify.middleware import BearerAuthMiddleware
 from tessera.verify.remote_jwks import JwksCachePolicy, RemoteJwks
 from tessera.verify.verifier import Verifier
+from tessera.verify.verifier_set import VerifierSet
 
 __all__ = [
+    "BearerAuthMiddleware",
     "Claims",
     "FetchPolicy",
     "JwksCachePolicy",
@@ -18,4 +21,5 @@ __all__ = [
     "RemoteJwks",
     "VerifiedTokenCache",
     "Verifier",
+    "VerifierSet",
 ]

@@ -208,6 +208,11 @@ class Verifier:
                 raise
             return self.verify(token, now=now)
 
+    def enable_cache(self, size: int) -> None:
+        """Turn the verified-token cache on (the middleware does, for data-heavy APIs)."""
+        if self._cache is None and size > 0:
+            self._cache = VerifiedTokenCache(size)
+
     def update_keys(self, keys: KeySet | KeyResolver | Mapping[str, Any] | str) -> None:
         """Swap the trusted keys; cached tokens of keys that left the set are dropped."""
         resolver = self._as_resolver(keys)
