@@ -41,6 +41,7 @@ def test_verify_names():
         "BearerAuthMiddleware",
         "Claims",
         "FetchPolicy",
+        "IntrospectionVerifier",
         "JwksCachePolicy",
         "KeySet",
         "RemoteJwks",

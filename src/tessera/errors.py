@@ -37,6 +37,8 @@ their input into logs or responses).
         ├── UnknownKey                    unknown_kid
         ├── InvalidSignature              invalid_signature
         ├── TokenRevoked                  token_revoked
+        ├── TokenInactive                 token_inactive
+        ├── IntrospectionUnavailable      introspection_unavailable
         └── ClaimError                    invalid_claims
             ├── MissingClaim              missing_claim
             ├── InvalidClaim              invalid_claim
@@ -62,6 +64,7 @@ __all__ = [
     "ConflictError",
     "FetchError",
     "ForbiddenHeader",
+    "IntrospectionUnavailable",
     "InvalidAudience",
     "InvalidClaim",
     "InvalidClient",
@@ -85,6 +88,7 @@ __all__ = [
     "TesseraError",
     "TokenError",
     "TokenExpired",
+    "TokenInactive",
     "TokenNotYetValid",
     "TokenRevoked",
     "TokenTooLarge",
@@ -282,6 +286,18 @@ class TokenRevoked(TokenError):
     """The token's ``jti`` (or its family) has been revoked."""
 
     code = "token_revoked"
+
+
+class TokenInactive(TokenError):
+    """The authorization server's introspection says the token is not active."""
+
+    code = "token_inactive"
+
+
+class IntrospectionUnavailable(TokenError):
+    """Introspection could not be done (server down, bad answer): fail closed."""
+
+    code = "introspection_unavailable"
 
 
 class ClaimError(TokenError):

@@ -7,6 +7,7 @@ from tessera.jose.claims import Claims
 from tessera.jose.jwks import KeySet
 from tessera.verify.cache import VerifiedTokenCache
 from tessera.verify.fetch import FetchPolicy
+from tessera.verify.introspection import IntrospectionVerifier
 from tessera.verify.middleware import BearerAuthMiddleware
 from tessera.verify.remote_jwks import JwksCachePolicy, RemoteJwks
 from tessera.verify.verifier import Verifier
@@ -16,6 +17,7 @@ __all__ = [
     "BearerAuthMiddleware",
     "Claims",
     "FetchPolicy",
+    "IntrospectionVerifier",
     "JwksCachePolicy",
     "KeySet",
     "RemoteJwks",
