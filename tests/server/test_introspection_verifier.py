@@ -119,3 +119,13 @@ async def test_same_middleware_protects_opaque_token_apis(server):
     assert ok.text == "client:svc"
     assert gone.status_code == 401
     assert 'error="invalid_token"' in gone.headers["www-authenticate"]
+
+
+async def test_answer_naming_another_issuer_is_refused(server):
+    """The pinned issuer is checked on the introspection answer too (a mix-up defence)."""
+    verifier = await _setup(server)
+    verifier.issuer = server.issuer + "/"
+    token = await server.access_token("svc")
+    with pytest.raises(TokenError) as caught:
+        await verifier.verify_async(token)
+    assert caught.value.code == "invalid_issuer"

@@ -179,6 +179,12 @@ async def test_issuer_rotation_is_picked_up_without_a_failed_request(issuer):
     assert claims.subject == "user-1"
 
 
+async def test_from_issuer_fails_at_start_when_the_jwks_cannot_be_fetched(issuer):
+    issuer.status = 503
+    with pytest.raises(FetchError):
+        await _verifier(issuer, Clock())
+
+
 async def test_failed_fetch_keeps_cached_keys(issuer):
     clock = Clock()
     verifier = await _verifier(issuer, clock)

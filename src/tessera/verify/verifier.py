@@ -16,7 +16,13 @@ from typing import Any
 
 import httpx
 
-from tessera.errors import ConfigurationError, MalformedToken, TesseraError, UnknownKey
+from tessera.errors import (
+    ConfigurationError,
+    FetchError,
+    MalformedToken,
+    TesseraError,
+    UnknownKey,
+)
 from tessera.jose.algorithms import ALGORITHMS
 from tessera.jose.claims import Claims, ClaimsPolicy
 from tessera.jose.jwks import KeySet
@@ -188,6 +194,9 @@ class Verifier:
             metadata["jwks_uri"], algorithms=algorithms, policy=policy, http=http, clock=clock
         )
         await jwks.refresh()
+        if jwks.fetched_at is None:
+            # Better to fail at start-up than to refuse every request later.
+            raise FetchError("the issuer's JWKS could not be fetched")
         return cls(issuer=issuer, audience=audience, algorithms=algorithms, keys=jwks, **options)
 
     async def verify_async(self, token: str, *, now: float | None = None) -> Claims:
