@@ -169,3 +169,19 @@ def test_existing_secret_file_is_read_not_replaced(tmp_path):
     path.write_text(b64url_encode(raw) + "\n")
     path.chmod(0o600)
     assert load_or_create_secret_file(path).equals(raw)
+
+
+def test_secret_file_that_is_not_base64url_is_a_configuration_error(tmp_path):
+    path = tmp_path / "kek"
+    path.write_text("not base64url!!\n")
+    path.chmod(0o600)
+    with pytest.raises(ConfigurationError, match="base64url"):
+        load_or_create_secret_file(path)
+
+
+def test_second_process_reads_the_first_ones_secret(tmp_path):
+    """Creation is exclusive: a later call returns the same secret, never a new one."""
+    path = tmp_path / "home" / "pepper"
+    first = load_or_create_secret_file(path)
+    second = load_or_create_secret_file(path)
+    assert first.equals(second)

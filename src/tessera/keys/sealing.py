@@ -65,15 +65,27 @@ class KeyEncryptionKey:
 
 
 def load_or_create_secret_file(path: Path, *, nbytes: int = 32) -> Secret:
-    """Read a base64url secret from ``path``, creating it (mode 0600) on first start."""
-    if path.exists():
-        mode = path.stat().st_mode & 0o777
-        if mode & 0o077:
-            raise ConfigurationError(f"{path} must not be readable by group or others (chmod 600)")
-        return Secret(b64url_decode(path.read_text().strip(), what=str(path.name)))
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    value = secrets.token_bytes(nbytes)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(b64url_encode(value) + "\n")
-    return Secret(value)
+    """Read a base64url secret from ``path``, creating it (mode 0600) on first start.
+
+    Creation is exclusive (``O_EXCL``): when two processes start at once, the second reads
+    the file the first wrote instead of replacing it.
+    """
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        value = secrets.token_bytes(nbytes)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process won the race; read its secret below
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(b64url_encode(value) + "\n")
+            return Secret(value)
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise ConfigurationError(f"{path} must not be readable by group or others (chmod 600)")
+    text = path.read_text().strip()
+    try:
+        return Secret(b64url_decode(text, what=str(path.name)))
+    except TesseraError:
+        raise ConfigurationError(f"{path} does not hold a base64url secret") from None
