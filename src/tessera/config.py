@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     # How long a process may serve a client record from memory (disable, rotate-secret
     # take effect everywhere within this bound).
     client_cache_ttl: float = Field(5, ge=0, le=60)
+    # Scale-out revocation events: pub/sub + a stream for catch-up. None → in-process.
+    redis_url: str | None = Field(default=None, repr=False)
+    # How often the server says "still here" on the feed (verifiers fail closed on silence).
+    heartbeat_interval: float = Field(5, gt=0, le=60)
     default_tenant: str = "default"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     workers: int = Field(1, ge=1, le=64)

@@ -37,6 +37,7 @@ their input into logs or responses).
         ├── UnknownKey                    unknown_kid
         ├── InvalidSignature              invalid_signature
         ├── TokenRevoked                  token_revoked
+        ├── RevocationFeedStale           revocation_feed_stale
         ├── TokenInactive                 token_inactive
         ├── IntrospectionUnavailable      introspection_unavailable
         └── ClaimError                    invalid_claims
@@ -82,6 +83,7 @@ __all__ = [
     "MissingClaim",
     "NotFoundError",
     "ProtocolError",
+    "RevocationFeedStale",
     "SchemaOutdated",
     "SigningError",
     "StorageError",
@@ -286,6 +288,12 @@ class TokenRevoked(TokenError):
     """The token's ``jti`` (or its family) has been revoked."""
 
     code = "token_revoked"
+
+
+class RevocationFeedStale(TokenError):
+    """The revocation feed has been silent too long: no token can be vouched for."""
+
+    code = "revocation_feed_stale"
 
 
 class TokenInactive(TokenError):

@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from tessera.config import Settings, load_settings
 from tessera.events.bus import EventBus, InProcessBus
+from tessera.events.redis_bus import RedisEventBus
 from tessera.keys.manager import KeyManager
 from tessera.keys.schedule import MAX_ACCESS_TOKEN_TTL, RotationPolicy
 from tessera.keys.sealing import KeyEncryptionKey, load_or_create_secret_file
@@ -97,10 +98,25 @@ def make_context(
         ),
         hasher=SecretHasher(load_pepper(settings)),
         tokens=TokenIssuer(keys, store),
-        bus=bus if bus is not None else InProcessBus(),
+        bus=bus if bus is not None else _default_bus(settings),
         audit=audit,
         clock=clock,
     )
+
+
+def _default_bus(settings: Settings) -> EventBus:
+    if settings.redis_url:
+        return RedisEventBus(settings.redis_url)
+    return InProcessBus()
+
+
+async def _heartbeat_loop(bus: RedisEventBus, interval: float) -> None:
+    while True:
+        try:
+            await bus.heartbeat()
+        except Exception:  # noqa: BLE001 - Redis down: verifiers will see the silence
+            _log.warning("revocation feed heartbeat failed")
+        await asyncio.sleep(interval)
 
 
 async def maintain(ctx: ServerContext) -> None:
@@ -157,18 +173,23 @@ def build_app(
         # future full collection (they otherwise pause requests for tens of milliseconds).
         gc.collect()
         gc.freeze()
-        task = None
+        tasks = []
         if background:
             interval = min(context.settings.key_refresh_interval, 60.0)
-            task = asyncio.create_task(_maintenance_loop(context, interval))
+            tasks.append(asyncio.create_task(_maintenance_loop(context, interval)))
+            if isinstance(context.bus, RedisEventBus):
+                beat = context.settings.heartbeat_interval
+                tasks.append(asyncio.create_task(_heartbeat_loop(context.bus, beat)))
         try:
             yield
         finally:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             if own_store is not None:
+                if isinstance(context.bus, RedisEventBus):
+                    await context.bus.close()
                 await own_store.close()
 
     routes = [

@@ -10,6 +10,7 @@ from tessera.verify.fetch import FetchPolicy
 from tessera.verify.introspection import IntrospectionVerifier
 from tessera.verify.middleware import BearerAuthMiddleware
 from tessera.verify.remote_jwks import JwksCachePolicy, RemoteJwks
+from tessera.verify.revocation import RedisRevocationSubscriber, RevocationFeed
 from tessera.verify.verifier import Verifier
 from tessera.verify.verifier_set import VerifierSet
 
@@ -20,7 +21,9 @@ __all__ = [
     "IntrospectionVerifier",
     "JwksCachePolicy",
     "KeySet",
+    "RedisRevocationSubscriber",
     "RemoteJwks",
+    "RevocationFeed",
     "VerifiedTokenCache",
     "Verifier",
     "VerifierSet",

@@ -23,6 +23,7 @@ from tessera.errors import (
     TesseraError,
     UnknownKey,
 )
+from tessera.events.bus import RevocationEvent
 from tessera.jose.algorithms import ALGORITHMS
 from tessera.jose.claims import Claims, ClaimsPolicy
 from tessera.jose.jwks import KeySet
@@ -38,6 +39,7 @@ from tessera.jose.unverified import peek_unverified_header
 from tessera.verify.cache import CacheEntry, VerifiedTokenCache
 from tessera.verify.discovery import discover
 from tessera.verify.remote_jwks import JwksCachePolicy, RemoteJwks
+from tessera.verify.revocation import RevocationFeed
 
 __all__ = ["Verifier"]
 
@@ -70,6 +72,8 @@ class Verifier:
         check, for issuers that do not type their access tokens.
     :param required_claims: claims required beyond ``iss aud exp``.
     :param cache_size: verified-token cache entries; 0 disables the cache.
+    :param revocation: a :class:`RevocationFeed`: revoked ``jti`` values are refused, and a
+        stale feed refuses everything unless it fails open.
     :param clock: returns the current time when ``verify`` gets no ``now``.
     """
 
@@ -86,6 +90,7 @@ class Verifier:
         required_claims: Collection[str] = (),
         max_token_bytes: int = DEFAULT_MAX_TOKEN_BYTES,
         cache_size: int = 0,
+        revocation: RevocationFeed | None = None,
         clock: Clock = time.time,
     ) -> None:
         self.algorithms = _check_algorithms(algorithms)
@@ -103,9 +108,11 @@ class Verifier:
         self.typ = None if typ is None else normalize_typ(typ)
         self.max_token_bytes = max_token_bytes
         self._keys: KeyResolver = self._as_resolver(keys)
-        self._cache = VerifiedTokenCache(cache_size) if cache_size else None
+        self._cache: VerifiedTokenCache | None = None
         self._headers = HeaderCache()
         self._clock = clock
+        self._revocation = revocation
+        self.enable_cache(cache_size)
 
     def _as_resolver(self, keys: KeySet | KeyResolver | Mapping[str, Any] | str) -> KeyResolver:
         if isinstance(keys, Mapping | str):
@@ -139,6 +146,8 @@ class Verifier:
         if entry is None or not self._still_trusted(entry):
             return self._verify_uncached(token, now, cache)
         self.policy.check_times(entry.exp, entry.nbf, entry.iat, now)
+        if self._revocation is not None:  # DESIGN rule 7, on every hit too
+            self._revocation.check(entry.claims.get("jti"), now)
         return entry.claims
 
     def _verify_uncached(self, token: str, now: float, cache: VerifiedTokenCache | None) -> Claims:
@@ -152,6 +161,8 @@ class Verifier:
         )
         data = loads_object(payload, "payload")
         exp, nbf, iat = self.policy.check(data, now)
+        if self._revocation is not None:  # DESIGN rule 7; before caching, never after
+            self._revocation.check(data.get("jti"), now)
         claims = Claims.from_parsed(data)
         if cache is not None:
             kid = header.get("kid")
@@ -220,7 +231,14 @@ class Verifier:
     def enable_cache(self, size: int) -> None:
         """Turn the verified-token cache on (the middleware does, for data-heavy APIs)."""
         if self._cache is None and size > 0:
-            self._cache = VerifiedTokenCache(size)
+            cache = self._cache = VerifiedTokenCache(size)
+            if self._revocation is not None:
+                # A revocation also empties the cache of that jti (memory hygiene; every
+                # hit is checked against the denylist anyway).
+                def evict(event: RevocationEvent) -> None:
+                    cache.evict_jti(event.value)
+
+                self._revocation.on_revoked(evict)
 
     def update_keys(self, keys: KeySet | KeyResolver | Mapping[str, Any] | str) -> None:
         """Swap the trusted keys; cached tokens of keys that left the set are dropped."""
