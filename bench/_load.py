@@ -159,16 +159,12 @@ def run_load(load: Load, *, cores: str | None, workdir: Path) -> LoadResult:
             str(script),
             load.url,
         ]
-        out = subprocess.run(  # noqa: S603 - fixed argv
-            argv, capture_output=True, text=True, timeout=deadline, check=True
-        )
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=deadline, check=True)
         return parse_wrk(out.stdout)
     spec = workdir / "load.json"
     spec.write_text(json.dumps(asdict(load)))
     argv = [*_taskset(cores), sys.executable, "-m", "bench._load", str(spec)]
-    out = subprocess.run(  # noqa: S603 - fixed argv
-        argv, capture_output=True, text=True, timeout=deadline, check=True
-    )
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=deadline, check=True)
     return LoadResult(**json.loads(out.stdout))
 
 

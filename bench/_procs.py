@@ -121,7 +121,7 @@ class Child:
     def repin(self, cores: str) -> None:
         """Move every thread of every process of the tree onto ``cores``."""
         for pid in _descendants(self.proc.pid):
-            subprocess.run(  # noqa: S603 - fixed argv
+            subprocess.run(
                 ["taskset", "-a", "-p", "-c", cores, str(pid)],  # noqa: S607 - util-linux
                 check=False,
                 capture_output=True,
@@ -163,7 +163,7 @@ def start(
     cwd: Path | None = None,
 ) -> Child:
     log = log_path.open("ab")
-    proc = subprocess.Popen(  # noqa: S603 - argv built by the bench, no shell
+    proc = subprocess.Popen(
         list(argv),
         env=dict(env),
         cwd=cwd,

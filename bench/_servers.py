@@ -199,7 +199,7 @@ def _tessera_env(home: Path, log_level: str) -> dict[str, str]:
 
 
 def _add_client(env: dict[str, str], client_id: str, *args: str) -> Credentials:
-    out = subprocess.run(  # noqa: S603 - the venv's own tessera CLI
+    out = subprocess.run(
         [str(VENV_BIN / "tessera"), "clients", "add", client_id, "--json", *args],
         env=env,
         check=True,

@@ -348,7 +348,7 @@ def versions(peer_version: str | None) -> dict[str, str | None]:
 
     node = shutil.which("node")
     node_version = (
-        subprocess.run([node, "--version"], capture_output=True, text=True, check=False)  # noqa: S603
+        subprocess.run([node, "--version"], capture_output=True, text=True, check=False)
         .stdout.strip()
         .lstrip("v")
         if node
@@ -617,7 +617,7 @@ def run_profile(run: Run) -> dict[str, Any]:
     run_load(load, cores=run.cores(LOAD_CORES), workdir=run.workdir)
     out = Path(args.profile_out)
     seconds = max(2, round(args.duration))
-    spy = subprocess.Popen(  # noqa: S603 - the venv's py-spy, fixed argv
+    spy = subprocess.Popen(
         pin(
             run.cores(LOAD_CORES),
             [

@@ -175,3 +175,23 @@ def test_entries_leave_at_their_exp_and_a_full_denylist_fails_closed():
     feed.apply(RevocationEvent("jti", "t", "four", clock.now + 100, clock.now))  # full
     with pytest.raises(RevocationFeedStale):
         feed.check("anything", clock.now)
+
+
+async def test_starting_at_the_stream_end_skips_history_but_gets_new_events(names):
+    stream, channel = names
+    clock = Clock()
+    bus = RedisEventBus(REDIS_URL, stream=stream, channel=channel, clock=clock)
+    await bus.publish(RevocationEvent("jti", "acme", "old", clock.now + 300, clock.now))
+    feed = RevocationFeed(clock=clock)
+    subscriber = RedisRevocationSubscriber(
+        REDIS_URL, feed, stream=stream, channel=channel, last_id=None
+    )
+    try:
+        subscriber.start()
+        await _until(lambda: subscriber.connected)
+        await bus.publish(RevocationEvent("jti", "acme", "new", clock.now + 300, clock.now))
+        await _until(lambda: "new" in feed._denied)
+        assert "old" not in feed._denied
+    finally:
+        await subscriber.stop()
+        await bus.close()

@@ -127,13 +127,14 @@ class RedisRevocationSubscriber:
         *,
         stream: str = STREAM,
         channel: str = CHANNEL,
-        last_id: str = "0",
+        last_id: str | None = "0",
         reconnect_delay: float = 0.5,
     ) -> None:
         self.url = url
         self.feed = feed
         self.stream = stream
         self.channel = channel
+        # None: start from the stream's current end (skip history); "0": replay it all.
         self.last_id = last_id
         self.reconnect_delay = reconnect_delay
         self.connected = False
@@ -165,6 +166,9 @@ class RedisRevocationSubscriber:
         try:
             pubsub = client.pubsub()
             await pubsub.subscribe(self.channel)
+            if self.last_id is None:
+                newest = await client.xrevrange(self.stream, count=1)
+                self.last_id = str(newest[0][0]) if newest else "0-0"
             # Subscribed first, then replay: nothing published in between is missed, and
             # what arrives twice is skipped by its stream id.
             for event_id, fields in await client.xrange(self.stream, min=f"({self.last_id}") or ():
@@ -196,7 +200,7 @@ class RedisRevocationSubscriber:
 
     def _apply(self, event_id: str, fields: dict[str, Any]) -> None:
         try:
-            if _stream_id(event_id) <= _stream_id(self.last_id):
+            if self.last_id is not None and _stream_id(event_id) <= _stream_id(self.last_id):
                 return
         except ValueError:
             return
