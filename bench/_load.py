@@ -1,6 +1,7 @@
 """Load generation for the server bench: wrk with a Lua script, or a small asyncio fallback.
 
-A :class:`Load` is POST form bodies to one loopback URL with fixed headers (Basic auth). One
+A :class:`Load` is requests (POST form bodies by default) to one loopback URL with fixed
+headers. One
 body → wrk's static request (its fastest path); several → the Lua script pre-formats one
 request per body at thread start and cycles through them.
 
@@ -35,6 +36,7 @@ class Load:
     bodies: list[str]
     connections: int
     duration: float
+    method: str = "POST"
 
 
 @dataclass
@@ -77,7 +79,9 @@ def _lua_script(load: Load, bodies_file: Path) -> str:
     headers = "\n".join(
         f"wrk.headers[{_lua_string(k)}] = {_lua_string(v)}" for k, v in load.headers.items()
     )
-    head = f'wrk.method = "POST"\n{headers}\n'
+    head = f"wrk.method = {_lua_string(load.method)}\n{headers}\n"
+    if not load.bodies:
+        return head
     if len(load.bodies) == 1:
         return head + f"wrk.body = {_lua_string(load.bodies[0])}\n"
     return head + (
@@ -208,10 +212,10 @@ async def _fallback(load: Load) -> LoadResult:
     head = "".join(f"{k}: {v}\r\n" for k, v in load.headers.items())
     requests = [
         (
-            f"POST {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n{head}"
+            f"{load.method} {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n{head}"
             f"Content-Length: {len(body.encode())}\r\n\r\n{body}"
         ).encode()
-        for body in load.bodies
+        for body in load.bodies or [""]
     ]
     tally = _Tally()
     began = time.perf_counter()

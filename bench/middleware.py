@@ -1,7 +1,10 @@
 """``python -m bench.middleware``: what Tessera's bearer middleware costs a FastAPI endpoint.
 
-One small JSON endpoint, called in-process through its ASGI interface (no sockets, so the
-server's own cost does not dilute the ratio), three ways in one run, interleaved:
+Two measurements. ``--http`` (issue 4's: an endpoint's requests/s): the app served by
+uvicorn pinned to one core, wrk on the other, 10 s per point, with and without the
+middleware and the same token each time, interleaved repeats. Default (stricter, no server
+cost to dilute the ratio): the app called in-process through its ASGI interface, three ways
+in one run, interleaved:
 
 - (a) without the middleware (no authentication at all: the ceiling);
 - (b) with ``BearerAuthMiddleware`` and the same token on every request (cache hits);
@@ -15,12 +18,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
+import os
 import statistics
+import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
 
+from bench._load import Load, run_load
+from bench._procs import free_port, pin, start, wait_http
 from tessera.jose import KeySet, SigningKey, encode_jwt
 from tessera.verify import BearerAuthMiddleware, Verifier
 
@@ -143,11 +153,72 @@ async def run(requests: int, repeats: int) -> dict[str, list[float]]:
     return rates
 
 
+def plain_app() -> FastAPI:
+    """uvicorn factory: the endpoint alone."""
+    return build_app()
+
+
+def guarded_app() -> Any:
+    """uvicorn factory: the endpoint behind the middleware (keys from the environment)."""
+    keys = KeySet.from_jwks(os.environ["TESSERA_BENCH_JWKS"])
+    verifier = Verifier(issuer=ISSUER, audience=AUDIENCE, algorithms=["ES256"], keys=keys)
+    return BearerAuthMiddleware(build_app(), verifier)
+
+
+def run_http(duration: float, repeats: int, connections: int) -> dict[str, list[float]]:
+    key = SigningKey.generate("ES256")
+    token = mint(key, 1)[0]
+    env = {**os.environ, "TESSERA_BENCH_JWKS": json.dumps(KeySet([key.public]).to_jwks())}
+    rates: dict[str, list[float]] = {"a": [], "b": []}
+    with tempfile.TemporaryDirectory(prefix="tessera-bench-mw-") as tmp:
+        work = Path(tmp)
+        children = {}
+        try:
+            for name, factory in (("a", "plain_app"), ("b", "guarded_app")):
+                port = free_port()
+                argv = [sys.executable, "-m", "uvicorn", f"bench.middleware:{factory}"]
+                argv += ["--factory", "--port", str(port), "--log-level", "warning"]
+                argv += ["--no-access-log"]
+                child = start(name, pin("0", argv), env=env, log_path=work / f"{name}.log")
+                children[name] = (child, port)
+                wait_http(child, f"http://127.0.0.1:{port}/rows")
+            for _ in range(repeats):
+                for name, (_child, port) in children.items():
+                    load = Load(
+                        url=f"http://127.0.0.1:{port}/rows",
+                        headers={"Authorization": f"Bearer {token}"},
+                        bodies=[],
+                        connections=connections,
+                        duration=duration,
+                        method="GET",
+                    )
+                    result = run_load(load, cores="1", workdir=work)
+                    if result.errors:
+                        raise SystemExit(f"{name}: {result.errors} errors")
+                    rates[name].append(result.rps)
+        finally:
+            for child, _port in children.values():
+                child.stop()
+    return rates
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=3000, help="requests per batch")
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--http", action="store_true", help="through uvicorn and wrk")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per HTTP point")
+    parser.add_argument("--connections", type=int, default=8)
     args = parser.parse_args()
+    if args.http:
+        rates = run_http(args.duration, min(args.repeats, 3), args.connections)
+        med = {k: statistics.median(v) for k, v in rates.items()}
+        ratio = med["b"] / med["a"]
+        print(f"FastAPI GET /rows via uvicorn (core 0) and wrk -c{args.connections} (core 1)")
+        print(f"(a) no middleware                    {med['a']:>10,.0f} req/s")
+        print(f"(b) middleware, same token (cache)   {med['b']:>10,.0f} req/s   b/a {ratio:.2f}")
+        print(f"target b/a >= 0.90: {'PASS' if ratio >= 0.9 else 'MISS'}")
+        return
     rates = asyncio.run(run(args.requests, args.repeats))
     med = {k: statistics.median(v) for k, v in rates.items()}
     print(f"FastAPI GET /rows in-process, median of {args.repeats} interleaved batches")
