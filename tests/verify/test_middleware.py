@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import httpx
 import pytest
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
 
 from tessera.errors import ConfigurationError
 from tessera.jose import KeySet, SigningKey, encode_jwt
@@ -55,6 +55,12 @@ def make_app(token_verifier: Any) -> Any:
     @app.get("/export")
     def export(claims: Annotated[Claims, Depends(require_scopes("data:export"))]) -> dict[str, str]:
         return {"ok": "yes"}
+
+    @app.post("/echo")
+    async def echo(
+        request: Request, claims: Annotated[Claims, Depends(require_token())]
+    ) -> dict[str, str]:
+        return {"body": (await request.body()).decode()}
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
@@ -183,3 +189,28 @@ def test_verifier_set_refuses_two_verifiers_for_one_issuer():
 def test_require_scopes_refuses_malformed_scope_names():
     with pytest.raises(ValueError, match="scope tokens"):
         require_scopes("a b")
+
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+async def test_token_in_a_form_body_is_refused(http):
+    """RFC 6750 §2.2's body method is not supported: refused, never silently ignored."""
+    response = await http.post("/echo", content=f"access_token={token()}", headers=FORM)
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
+
+
+async def test_token_in_body_and_header_is_invalid_request(http):
+    valid = token()
+    response = await http.post(
+        "/echo", content=f"a=1&access_token={valid}", headers={**FORM, **_bearer(valid)}
+    )
+    assert response.status_code == 400
+
+
+async def test_an_inspected_form_body_reaches_the_handler_unchanged(http):
+    body = "a=1&b=" + "x" * 70_000  # several ASGI messages' worth
+    response = await http.post("/echo", content=body, headers={**FORM, **_bearer(token())})
+    assert response.status_code == 200
+    assert response.json()["body"] == body

@@ -2,9 +2,11 @@
 
 Steps, each a rule of RFC 6750 (or of this project's policy, said so):
 
-1. ``one_credential`` — one ``Authorization`` header at most; a token in the query string is
-   refused (policy: §2.3's URI method leaks tokens into logs and Referer), and a token
-   sent two ways is ``invalid_request`` (§3.1);
+1. ``one_credential`` — one ``Authorization`` header at most; a token in the query string or
+   in a form-encoded body is refused (policy: §2.3's URI method leaks tokens into logs and
+   Referer; §2.2's body method is not supported), and a token sent two ways is
+   ``invalid_request`` (§3.1). Form bodies (only those can carry §2.2's parameter) are
+   read up to a cap and replayed to the app unchanged;
 2. ``bearer_syntax`` — scheme ``Bearer`` (case-insensitive), then one b64token (§2.1);
 3. ``verified`` — the verifier's full check; failure is 401 ``invalid_token`` (§3.1).
 
@@ -36,6 +38,17 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 CLAIMS_KEY: Final = "tessera_claims"
 _B64TOKEN: Final = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+_MAX_FORM_SCAN: Final = 1 << 20
+
+
+def _is_form(scope: Scope) -> bool:
+    if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "OPTIONS"):
+        return False
+    for name, value in scope.get("headers", ()):
+        if name == b"content-type":
+            media_type: bytes = value.split(b";", 1)[0].strip().lower()
+            return media_type == b"application/x-www-form-urlencoded"
+    return False
 
 
 class TokenVerifier(Protocol):
@@ -72,6 +85,8 @@ class BearerAuthMiddleware:
             await self.app(scope, receive, send)
             return
         try:
+            if _is_form(scope):
+                receive = await self._check_form_body(receive)
             token = self._credential(scope)
             claims = await self._verified(token)
         except _Refusal as refusal:
@@ -79,6 +94,31 @@ class BearerAuthMiddleware:
             return
         scope.setdefault("state", {})[CLAIMS_KEY] = claims
         await self.app(scope, receive, send)
+
+    async def _check_form_body(self, receive: Receive) -> Receive:
+        """RFC 6750 §2.2: refuse ``access_token`` in a form body; replay the body after."""
+        messages: list[Message] = []
+        body = b""
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            body += message.get("body", b"")
+            if len(body) > _MAX_FORM_SCAN:
+                raise _Refusal(413, "invalid_request", "form body too large to inspect")
+            if not message.get("more_body", False):
+                break
+        if b"access_token" in body and any(
+            name == "access_token" for name, _ in parse_qsl(body.decode("latin-1"))
+        ):
+            raise _Refusal(400, "invalid_request", "tokens in the request body are refused")
+        pending = iter(messages)
+
+        async def replay() -> Message:
+            return next(pending, None) or await receive()
+
+        return replay
 
     def _credential(self, scope: Scope) -> str:
         """Steps 1 and 2 (RFC 6750 §2.1, §2.3, §3.1)."""
