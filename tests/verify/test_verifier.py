@@ -377,3 +377,34 @@ def test_every_refusal_is_a_token_error():
     for token in ("", "a.b.c", "x" * 9000, encode_jwt(_claims(exp=NOW - 100), _key("ES256"))):
         with pytest.raises(TokenError):
             v.verify(token, now=NOW)
+
+
+def test_cache_re_resolves_keys_of_a_mutable_custom_resolver():
+    """The identity shortcut is only for immutable key sets: a resolver that drops a key in
+    place must take the cached tokens of that key with it."""
+    key = SigningKey.generate("ES256")
+
+    class Mutable:
+        def __init__(self):
+            self.keys = {key.kid: key.public}
+
+        def resolve(self, kid, _alg):
+            found = self.keys.get(kid)
+            if found is None:
+                raise UnknownKey("gone")
+            return found
+
+    resolver = Mutable()
+    verifier = Verifier(
+        issuer="https://i.example", audience="https://a.example", algorithms=["ES256"],
+        keys=resolver, cache_size=8,
+    )  # fmt: skip
+    now = 1_800_000_000
+    token = encode_jwt(
+        {"iss": "https://i.example", "aud": "https://a.example", "exp": now + 60, "iat": now},
+        key,
+    )
+    verifier.verify(token, now=now)
+    resolver.keys.clear()
+    with pytest.raises(UnknownKey):
+        verifier.verify(token, now=now)

@@ -27,6 +27,9 @@ class CacheEntry(NamedTuple):
     exp: float
     nbf: float | None
     iat: float | None
+    # The key set in force when this token was verified: while it is still the one in
+    # force, the key is trusted without resolving it again (key sets are immutable).
+    keyset: object = None
 
 
 class VerifiedTokenCache:
@@ -44,14 +47,18 @@ class VerifiedTokenCache:
         self.misses = 0
 
     def get(self, token: str) -> CacheEntry | None:
-        with self._lock:
-            entry = self._entries.get(token)
-            if entry is None:
-                self.misses += 1
-                return None
+        # No lock on the read path: dict reads are atomic, and a concurrent eviction only
+        # turns the recency update into a no-op. Counters are approximate under threads.
+        entry = self._entries.get(token)
+        if entry is None:
+            self.misses += 1
+            return None
+        try:  # noqa: SIM105 - cheaper than contextlib.suppress on the hot path
             self._entries.move_to_end(token)
-            self.hits += 1
-            return entry
+        except KeyError:
+            pass  # evicted meanwhile; the entry we hold is still the verified one
+        self.hits += 1
+        return entry
 
     def put(self, token: str, entry: CacheEntry) -> None:
         with self._lock:

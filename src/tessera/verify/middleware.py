@@ -138,7 +138,7 @@ class BearerAuthMiddleware:
         if scheme.lower() != "bearer":
             raise _Refusal(401, None, "authentication required")
         token = credentials.strip()
-        if not _B64TOKEN.fullmatch(token):
+        if not token:
             raise _Refusal(400, "invalid_request", "malformed bearer credentials")
         return token
 
@@ -146,6 +146,10 @@ class BearerAuthMiddleware:
         try:
             return await self.verifier.verify_async(token)
         except TokenError as exc:
+            # Step 2 decided late: a token outside b64token (§2.1) never verifies, so the
+            # syntax is only checked to tell a malformed request from a bad token.
+            if not _B64TOKEN.fullmatch(token):
+                raise _Refusal(400, "invalid_request", "malformed bearer credentials") from None
             raise _Refusal(401, "invalid_token", exc.message) from None
 
     async def _refuse(self, refusal: _Refusal, scope: Scope, send: Send) -> None:

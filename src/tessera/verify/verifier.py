@@ -166,11 +166,24 @@ class Verifier:
         claims = Claims.from_parsed(data)
         if cache is not None:
             kid = header.get("kid")
-            cache.put(token, CacheEntry(claims, key, kid, key.alg.name, exp, nbf, iat))
+            keyset = self._current_keyset()
+            cache.put(token, CacheEntry(claims, key, kid, key.alg.name, exp, nbf, iat, keyset))
         return claims
+
+    def _current_keyset(self) -> KeySet | None:
+        """The immutable key set in force now (a remote JWKS replaces it on refresh).
+
+        None for any other resolver: it may change in place, so its keys are re-resolved.
+        """
+        keys = self._keys
+        if isinstance(keys, RemoteJwks):
+            return keys.keys
+        return keys if isinstance(keys, KeySet) else None
 
     def _still_trusted(self, entry: CacheEntry) -> bool:
         """The key that verified a cached token must still be the one trusted for its kid."""
+        if entry.keyset is not None and entry.keyset is self._current_keyset():
+            return True  # the same immutable set: nothing can have changed
         try:
             return self._keys.resolve(entry.kid, entry.alg) is entry.key
         except TesseraError:
