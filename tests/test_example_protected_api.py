@@ -2,107 +2,39 @@
 
 from __future__ import annotations
 
-import json
-import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from served import free_port, tessera_serve, wait_healthy
+
 ROOT = Path(__file__).resolve().parent.parent
-TESSERA = Path(sys.executable).parent / "tessera"
 API = "https://api.example.test"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"{url}: process exited early")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    pytest.fail(f"{url} did not come up")
 
 
 @pytest.fixture
 def stack(tmp_path):
-    env = {**os.environ, "TESSERA_HOME": str(tmp_path / "home")}
-    for key in list(env):
-        if key.startswith("TESSERA_") and key != "TESSERA_HOME":
-            del env[key]
-    auth_port, api_port = _free_port(), _free_port()
-    issuer = f"http://127.0.0.1:{auth_port}/t/default"
-    procs = [
-        subprocess.Popen(
-            [str(TESSERA), "serve", "--port", str(auth_port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+    with tessera_serve(tmp_path / "home") as served:
+        secret = served.add_client("reports", "--scope", "data:read", "--audience", API)
+        port = free_port()
+        env = {**served.env, "TESSERA_ISSUER": served.issuer, "TESSERA_AUDIENCE": API}
+        argv = [sys.executable, "-m", "uvicorn", "examples.protected_api.app:create_app"]
+        argv += ["--factory", "--port", str(port), "--log-level", "warning"]
+        api = subprocess.Popen(
+            argv, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-    ]
-    try:
-        _wait(f"http://127.0.0.1:{auth_port}/healthz", procs[0])
-        added = subprocess.run(
-            [
-                str(TESSERA),
-                "clients",
-                "add",
-                "reports",
-                "--scope",
-                "data:read",
-                "--audience",
-                API,
-                "--json",
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        secret = json.loads(added.stdout)["client_secret"]
-        api_env = {**env, "TESSERA_ISSUER": issuer, "TESSERA_AUDIENCE": API}
-        procs.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "examples.protected_api.app:create_app",
-                    "--factory",
-                    "--port",
-                    str(api_port),
-                    "--log-level",
-                    "warning",
-                ],
-                env=api_env,
-                cwd=ROOT,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-        _wait(f"http://127.0.0.1:{api_port}/healthz", procs[1])
-        yield issuer, f"http://127.0.0.1:{api_port}", secret
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
+        try:
+            wait_healthy(f"http://127.0.0.1:{port}/healthz", api)
+            yield served.issuer, f"http://127.0.0.1:{port}", secret
+        finally:
+            api.terminate()
             try:
-                proc.wait(timeout=10)
+                api.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                api.kill()
 
 
 def test_example_service_accepts_server_tokens_and_refuses_the_rest(stack):

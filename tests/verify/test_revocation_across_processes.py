@@ -7,31 +7,20 @@ with RedisRevocationSubscriber. Also: the server's heartbeats keep an idle feed 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 import redis
 
+from served import tessera_serve
 from shared_data import IN_CI
 from tessera.errors import TokenRevoked
 from tessera.verify import RedisRevocationSubscriber, RevocationFeed, Verifier
 
 REDIS_URL = os.environ.get("TESSERA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-TESSERA = Path(sys.executable).parent / "tessera"
 API = "https://api.example.test"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -45,45 +34,8 @@ def server(tmp_path):
         pytest.skip(f"Redis unavailable at {REDIS_URL}")
     finally:
         client.close()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
-    env |= {
-        "TESSERA_HOME": str(tmp_path / "home"),
-        "TESSERA_REDIS_URL": REDIS_URL,
-        "TESSERA_HEARTBEAT_INTERVAL": "0.5",
-    }
-    port = _free_port()
-    process = subprocess.Popen(
-        [str(TESSERA), "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                pytest.fail("tessera serve did not start")
-            time.sleep(0.2)
-        added = subprocess.run(
-            [str(TESSERA), "clients", "add", "svc", "--audience", API, "--json"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        yield f"{base}/t/default", json.loads(added.stdout)["client_secret"]
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    with tessera_serve(tmp_path / "home", redis_url=REDIS_URL, heartbeat_interval="0.5") as srv:
+        yield srv.issuer, srv.add_client("svc", "--audience", API)
 
 
 async def _until(condition, limit: float = 5.0) -> float:

@@ -8,79 +8,33 @@ every 50 ms while `tessera keys rotate` publishes the next key, which signs 3 s 
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
+from served import TESSERA, tessera_serve
 from tessera.errors import TesseraError
 from tessera.jose import peek_unverified_header
 from tessera.verify import JwksCachePolicy, Verifier
 
-TESSERA = Path(sys.executable).parent / "tessera"
 API = "https://api.example.test"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
 def served(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
-    env |= {
-        "TESSERA_HOME": str(tmp_path / "home"),
-        "TESSERA_JWKS_MAX_AGE": "1",
-        "TESSERA_CLOCK_SKEW": "0",
-        "TESSERA_KEY_REFRESH_INTERVAL": "1",
-        "TESSERA_KEY_PUBLISH_LEAD": "3",
+    timings = {
+        "jwks_max_age": "1",
+        "clock_skew": "0",
+        "key_refresh_interval": "1",
+        "key_publish_lead": "3",
     }
-    port = _free_port()
-    process = subprocess.Popen(
-        [str(TESSERA), "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                pytest.fail("tessera serve did not start")
-            time.sleep(0.2)
-        added = subprocess.run(
-            [str(TESSERA), "clients", "add", "svc", "--audience", API, "--json"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        yield f"{base}/t/default", added.stdout, env
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    with tessera_serve(tmp_path / "home", **timings) as srv:
+        yield srv.issuer, srv.add_client("svc", "--audience", API), srv.env
 
 
 async def test_rotation_is_picked_up_without_a_failed_request(served):
-    issuer, added, env = served
-    secret = json.loads(added)["client_secret"]
+    issuer, secret, env = served
     policy = JwksCachePolicy(min_ttl=0.5, default_ttl=1.0, cooldown=0.5)
     verifier = await Verifier.from_issuer(
         issuer, audience=API, algorithms=["ES256"], jwks_policy=policy
