@@ -246,29 +246,34 @@ def _granian_ok() -> bool:
     return (VENV_BIN / "granian").exists()
 
 
-def start_targets(run: Run) -> tuple[list[Target], Target, Any]:
-    """Tessera (uvicorn; granian too if asked) and the peer, all pinned to the server core."""
-    args = run.args
+def _start_single_uvicorn(run: Run, log_name: str) -> tuple[Any, int, Any]:
+    """One uvicorn worker of Tessera on the server core, from a fresh home."""
     home = run.workdir / "home"
     port = free_port()
     child = start_tessera(
         home,
-        log_level=args.log_level,
+        log_level=run.args.log_level,
         port=port,
         workers=1,
         cores=run.cores(SERVER_CORES),
         server="uvicorn",
-        log_path=run.workdir / "tessera-uvicorn.log",
+        log_path=run.workdir / log_name,
     )
     run.children.append(child)
-    th = tessera_home(home, args.log_level)
+    return child, port, tessera_home(home, run.args.log_level)
+
+
+def start_targets(run: Run) -> tuple[list[Target], Target, Any]:
+    """Tessera (uvicorn; granian too if asked) and the peer, all pinned to the server core."""
+    args = run.args
+    child, port, th = _start_single_uvicorn(run, "tessera-uvicorn.log")
     tessera: list[Target] = []
     if args.server in ("uvicorn", "both"):
         tessera.append(tessera_target("tessera", child, port, th))
     if args.server in ("granian", "both"):
         gport = free_port()
         gchild = start_tessera(
-            home,
+            run.workdir / "home",  # the same home: granian serves the same database
             log_level=args.log_level,
             port=gport,
             workers=1,
@@ -591,19 +596,7 @@ def run_profile(run: Run) -> dict[str, Any]:
     if not pyspy.exists():
         msg = "py-spy is not installed in the venv (.venv/bin/pip install py-spy)"
         raise RuntimeError(msg)
-    home = run.workdir / "home"
-    port = free_port()
-    child = start_tessera(
-        home,
-        log_level=args.log_level,
-        port=port,
-        workers=1,
-        cores=run.cores(SERVER_CORES),
-        server="uvicorn",
-        log_path=run.workdir / "tessera-profile.log",
-    )
-    run.children.append(child)
-    th = tessera_home(home, args.log_level)
+    child, port, th = _start_single_uvicorn(run, "tessera-profile.log")
     target = tessera_target("tessera", child, port, th)
     check_target(target)
     if args.profile == INTROSPECT:
