@@ -86,4 +86,3 @@ def tessera_serve(home: Path, **settings: str) -> Iterator[Served]:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
-

@@ -7,12 +7,15 @@ not know (§2.2) but refuses to revoke another client's token (§2.1).
 
 from __future__ import annotations
 
+import socket
 import uuid
+from dataclasses import replace
 
 from _oauth import assert_all, assert_oauth_error, basic
 from harness import API, T0
 
 from tessera.events.bus import RevocationEvent
+from tessera.events.redis_bus import RedisEventBus
 from tessera.jose.jwk import SigningKey
 from tessera.jose.jwt import encode_jwt
 from tessera.jose.unverified import peek_unverified_claims
@@ -318,3 +321,24 @@ async def test_access_token_is_not_a_refresh_token_or_a_grant(server):
             "unsupported_grant_type",
             "unauthorized_client",
         }
+
+
+async def test_revocation_succeeds_and_is_stored_when_the_redis_feed_is_down(server):
+    """The database is the source of truth: a feed outage is logged, never a 500, and
+    this process's own subscribers still hear the event."""
+    with socket.socket() as sock:  # a loopback port with nothing listening
+        sock.bind(("127.0.0.1", 0))
+        dead = sock.getsockname()[1]
+    bus = RedisEventBus(f"redis://127.0.0.1:{dead}/0")
+    heard = []
+    bus.subscribe(heard.append)
+    server.ctx = replace(server.ctx, bus=bus)
+    server.http._transport.app.state.ctx = server.ctx
+    await server.add_client("svc")
+    token = await server.access_token("svc")
+    response = await server.revoke("svc", token)
+    assert response.status_code == 200
+    jti = peek_unverified_claims(token)["jti"]
+    assert await server.ctx.store.is_revoked("default", jti, now=server.clock.now)
+    assert [e.value for e in heard] == [jti]
+    await bus.close()

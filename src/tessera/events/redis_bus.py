@@ -74,6 +74,8 @@ class RedisEventBus:
         self._local = InProcessBus()
 
     async def publish(self, event: RevocationEvent) -> None:
+        """This process's subscribers first (they need no network), then Redis."""
+        await self._local.publish(event)
         fields = encode_event(event)
         event_id = await self._redis.xadd(
             self.stream,
@@ -82,7 +84,6 @@ class RedisEventBus:
             approximate=True,
         )
         await self._redis.publish(self.channel, json.dumps({"id": event_id, **fields}))
-        await self._local.publish(event)
 
     async def heartbeat(self) -> None:
         """Tell subscribers the feed is alive (they fail closed after a silence)."""

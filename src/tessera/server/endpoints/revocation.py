@@ -9,6 +9,7 @@ revocation is published on the event bus. An invalid or unknown token still gets
 
 from __future__ import annotations
 
+import structlog
 from starlette.responses import Response
 
 from tessera.errors import UnauthorizedClient
@@ -21,6 +22,8 @@ from tessera.storage.records import Client
 
 __all__ = ["revocation_endpoint", "revoke_facts"]
 
+_log = structlog.get_logger("tessera.server")
+
 
 async def revoke_facts(ctx: ServerContext, tenant_id: str, facts: TokenFacts, now: float) -> bool:
     """Deny the token's ``jti`` (and delete an opaque record); publish the event."""
@@ -29,7 +32,12 @@ async def revoke_facts(ctx: ServerContext, tenant_id: str, facts: TokenFacts, no
     # Verifiers accept a token until exp + their leeway: deny it at least that long.
     until = facts.expires_at + ctx.settings.clock_skew
     newly = await ctx.store.revoke_jti(tenant_id, facts.jti, expires_at=until, now=now)
-    await ctx.bus.publish(RevocationEvent("jti", tenant_id, facts.jti, until, issued_at=now))
+    try:
+        await ctx.bus.publish(RevocationEvent("jti", tenant_id, facts.jti, until, issued_at=now))
+    except Exception:  # noqa: BLE001 - the feed is down: the database already holds it
+        # Introspection sees the revocation at once; verifiers following the feed see its
+        # silence and fail closed after max_staleness. The caller's revocation succeeded.
+        _log.warning("revocation stored but not published", tenant_id=tenant_id, jti=facts.jti)
     return newly
 
 
