@@ -61,6 +61,36 @@ class Settings(BaseSettings):
     # How often the server says "still here" on the feed (verifiers fail closed on silence).
     heartbeat_interval: float = Field(5, gt=0, le=60)
     default_tenant: str = "default"
+
+    # --- users, codes, refresh tokens (issue 5) -------------------------------------------
+    # DESIGN: refresh tokens rotate on every use; idle 8 h, absolute 30 d.
+    refresh_idle_ttl: int = Field(8 * 3600, ge=300, le=30 * 86400)
+    refresh_absolute_ttl: int = Field(30 * 86400, ge=3600, le=365 * 86400)
+    # A retry of a just-rotated refresh token within this many seconds gets the same
+    # successor instead of revoking the family (0 disables; see server/grants/refresh.py).
+    refresh_grace_period: float = Field(5, ge=0, le=60)
+    # DESIGN: authorization codes are single use, 60 s, at most 10 min.
+    code_ttl: int = Field(60, ge=10, le=600)
+    id_token_ttl: int = Field(600, ge=60, le=3600)
+    # A login at the authorization server (the SSO session cookie).
+    session_ttl: int = Field(8 * 3600, ge=300, le=30 * 86400)
+    # How long a user has to finish the login and consent pages.
+    interaction_ttl: int = Field(900, ge=60, le=3600)
+    par_ttl: int = Field(60, ge=10, le=600)  # RFC 9126 §2.2: short-lived
+    # Brute force: after `login_backoff_after` failures in `login_window` seconds each
+    # further attempt waits twice as long (1 s, 2 s, 4 s … capped at 60 s); at
+    # `login_account_lockout` failures (per account) or `login_ip_lockout` (per client IP)
+    # the key is locked for `login_lockout_seconds`.
+    login_backoff_after: int = Field(3, ge=1, le=100)
+    login_account_lockout: int = Field(10, ge=2, le=1000)
+    login_ip_lockout: int = Field(50, ge=2, le=100_000)
+    login_window: int = Field(900, ge=60, le=86400)
+    login_lockout_seconds: int = Field(900, ge=10, le=86400)
+    # argon2id cost (RFC 9106 §4 second recommendation: t=3, 64 MiB, p=4). Hashes made with
+    # other parameters are upgraded at the next successful login.
+    password_time_cost: int = Field(3, ge=1, le=20)
+    password_memory_kib: int = Field(65536, ge=8192, le=4 * 1024 * 1024)
+    password_parallelism: int = Field(4, ge=1, le=16)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     workers: int = Field(1, ge=1, le=64)
 
@@ -86,9 +116,18 @@ class Settings(BaseSettings):
                 "key_rotation_days is shorter than one key's overlap "
                 "(key_publish_lead + token lifetime + clock_skew)"
             )
+        if self.refresh_idle_ttl > self.refresh_absolute_ttl:
+            raise ValueError("refresh_idle_ttl must not exceed refresh_absolute_ttl")
+        if self.login_backoff_after >= self.login_account_lockout:
+            raise ValueError("login_backoff_after must be below login_account_lockout")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("tls_cert and tls_key go together")
         return self
+
+    @property
+    def secure_cookies(self) -> bool:
+        """``__Host-`` cookies need ``Secure``, which needs https; loopback http is for dev."""
+        return urlsplit(self.public_url).scheme == "https"
 
     @property
     def base_url(self) -> str:

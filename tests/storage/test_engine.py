@@ -18,20 +18,33 @@ from tessera.storage.sql import open_store
 def test_public_names():
     assert sorted(tessera.storage.__all__) == [
         "AUTH_METHODS",
+        "AuthorizationCode",
+        "AuthorizationStore",
         "Client",
         "ClientAuthMethod",
         "ClientStore",
+        "Consent",
+        "ConsentStore",
+        "FamilyToken",
         "KeyState",
         "KeyStore",
         "LeaseStore",
+        "LoginSession",
         "OpaqueToken",
         "OpaqueTokenStore",
+        "PendingRequest",
+        "RefreshFamily",
+        "RefreshStore",
+        "RefreshToken",
         "RevocationStore",
+        "SessionStore",
         "Store",
         "StoredKey",
         "Tenant",
         "TenantStore",
         "TokenFormat",
+        "User",
+        "UserStore",
     ]
 
 

@@ -26,7 +26,7 @@ __all__ = [
     "upgrade",
 ]
 
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 """The revision this code needs; a test pins it to the newest script."""
 
 SCRIPT_LOCATION = Path(__file__).resolve().parent / "migrations"

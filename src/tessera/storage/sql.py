@@ -15,12 +15,17 @@ from alembic.script import ScriptDirectory
 from tessera.errors import SchemaOutdated, StorageError
 from tessera.storage.engine import make_engine
 from tessera.storage.migrate import HEAD_REVISION, alembic_config, read_revision
+from tessera.storage.sql_authorization import SqlAuthorization
 from tessera.storage.sql_clients import SqlClients
+from tessera.storage.sql_consents import SqlConsents
 from tessera.storage.sql_keys import SqlKeys
 from tessera.storage.sql_leases import SqlLeases
 from tessera.storage.sql_opaque import SqlOpaqueTokens
+from tessera.storage.sql_refresh import SqlRefresh
 from tessera.storage.sql_revocations import SqlRevocations
+from tessera.storage.sql_sessions import SqlSessions
 from tessera.storage.sql_tenants import SqlTenants
+from tessera.storage.sql_users import SqlUsers
 
 if TYPE_CHECKING:
     from tessera.storage.protocols import Store
@@ -28,7 +33,19 @@ if TYPE_CHECKING:
 __all__ = ["SqlStore", "open_store"]
 
 
-class SqlStore(SqlTenants, SqlClients, SqlKeys, SqlRevocations, SqlOpaqueTokens, SqlLeases):
+class SqlStore(
+    SqlTenants,
+    SqlClients,
+    SqlKeys,
+    SqlRevocations,
+    SqlOpaqueTokens,
+    SqlLeases,
+    SqlUsers,
+    SqlSessions,
+    SqlConsents,
+    SqlAuthorization,
+    SqlRefresh,
+):
     """Every protocol of :mod:`tessera.storage.protocols` on one :class:`AsyncEngine`."""
 
     async def check_schema(self) -> None:
