@@ -27,6 +27,11 @@ app.add_typer(keys_app, name="keys")
 from tessera.cli_server import register  # noqa: E402 - after the apps it extends
 
 register(app, keys_app)
+from tessera.cli_users import users_commands  # noqa: E402 - after the app it extends
+
+users_app = typer.Typer(help="Users of a tenant (people who log in).", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+users_commands(users_app)
 
 _ASYMMETRIC = sorted(n for n, a in ALGORITHMS.items() if not a.symmetric)
 

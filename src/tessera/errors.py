@@ -18,6 +18,8 @@ their input into logs or responses).
     │   ├── ConflictError                 conflict
     │   ├── NotFoundError                 not_found
     │   └── SchemaOutdated                schema_outdated
+    ├── InvalidCredentials                invalid_credentials
+    ├── LoginThrottled                    login_throttled
     ├── ProtocolError                     protocol_error (subclasses: the RFC code)
     │   ├── InvalidRequest                invalid_request
     │   ├── InvalidClient                 invalid_client
@@ -26,7 +28,12 @@ their input into logs or responses).
     │   ├── UnsupportedGrantType          unsupported_grant_type
     │   ├── InvalidScope                  invalid_scope
     │   ├── InvalidTarget                 invalid_target
-    │   └── UnsupportedTokenType          unsupported_token_type
+    │   ├── UnsupportedTokenType          unsupported_token_type
+    │   ├── UnsupportedResponseType       unsupported_response_type
+    │   ├── AccessDenied                  access_denied
+    │   ├── LoginRequired                 login_required
+    │   ├── ConsentRequired               consent_required
+    │   └── InvalidRequestUri             invalid_request_uri
     └── TokenError                        invalid_token
         ├── MalformedToken                malformed_token
         │   └── TokenTooLarge             token_too_large
@@ -69,6 +76,7 @@ __all__ = [
     "InvalidAudience",
     "InvalidClaim",
     "InvalidClient",
+    "InvalidCredentials",
     "InvalidGrant",
     "InvalidIssuer",
     "InvalidKey",
@@ -79,6 +87,7 @@ __all__ = [
     "InvalidTarget",
     "InvalidType",
     "IssuedInFuture",
+    "LoginThrottled",
     "MalformedToken",
     "MissingClaim",
     "NotFoundError",
@@ -180,6 +189,26 @@ class SchemaOutdated(StorageError):
     code = "schema_outdated"
 
 
+class InvalidCredentials(TesseraError):
+    """A user's email or password is wrong (one error for both: existence is not revealed)."""
+
+    code = "invalid_credentials"
+
+
+class LoginThrottled(TesseraError):
+    """Too many failed logins for this account or from this address; retry later.
+
+    ``retry_after`` is whole seconds (the HTTP ``Retry-After`` value). The message does not
+    say which key is throttled, so a lockout reveals nothing about an account's existence.
+    """
+
+    code = "login_throttled"
+
+    def __init__(self, message: str, *, retry_after: int, **fields: object) -> None:
+        super().__init__(message, retry_after=retry_after, **fields)
+        self.retry_after = retry_after
+
+
 class ProtocolError(TesseraError):
     """An OAuth protocol error; ``code`` is the RFC error code sent to the client.
 
@@ -228,6 +257,37 @@ class UnsupportedTokenType(ProtocolError):
     """RFC 7009 §2.2.1."""
 
     code = "unsupported_token_type"
+
+
+class UnsupportedResponseType(ProtocolError):
+    """RFC 6749 §4.1.2.1: only ``code`` exists (OAuth 2.1 has no implicit grant)."""
+
+    code = "unsupported_response_type"
+
+
+class AccessDenied(ProtocolError):
+    """RFC 6749 §4.1.2.1: the user declined."""
+
+    code = "access_denied"
+    status = 403
+
+
+class LoginRequired(ProtocolError):
+    """OpenID Connect Core §3.1.2.6: ``prompt=none`` and nobody is logged in."""
+
+    code = "login_required"
+
+
+class ConsentRequired(ProtocolError):
+    """OpenID Connect Core §3.1.2.6: ``prompt=none`` and consent is missing."""
+
+    code = "consent_required"
+
+
+class InvalidRequestUri(ProtocolError):
+    """RFC 9126 §4 / RFC 9101 §10.2: the ``request_uri`` is unknown, used or expired."""
+
+    code = "invalid_request_uri"
 
 
 class TokenError(TesseraError):
