@@ -20,7 +20,7 @@ from tessera.cli_common import (
     run_with_context,
     settings_from,
 )
-from tessera.errors import NotFoundError
+from tessera.errors import ConflictError, NotFoundError
 
 if TYPE_CHECKING:
     from tessera.server.context import ServerContext
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = ["clients_commands", "keys_commands", "tokens_commands"]
 
-_GRANTS = frozenset({"client_credentials"})
+_GRANTS = frozenset({"client_credentials", "authorization_code", "refresh_token"})
 
 
 def _client_row(client: Client) -> dict[str, Any]:
@@ -41,6 +41,10 @@ def _client_row(client: Client) -> dict[str, Any]:
         "scopes": sorted(client.scopes),
         "audiences": list(client.audiences),
         "introspect_for": list(client.metadata.get("introspect_audiences", [])),
+        "redirect_uris": list(client.metadata.get("redirect_uris", [])),
+        "post_logout_redirect_uris": list(client.metadata.get("post_logout_redirect_uris", [])),
+        "first_party": bool(client.metadata.get("first_party", False)),
+        "require_par": bool(client.metadata.get("require_par", False)),
         "token_format": client.token_format,
         "disabled": client.disabled,
     }
@@ -60,6 +64,43 @@ def _check_uri(value: str) -> str:
     return value
 
 
+def _user_flow_metadata(
+    grants: frozenset[str],
+    auth: str,
+    redirect_uris: list[str],
+    post_logout: list[str],
+    *,
+    first_party: bool,
+    require_par: bool,
+) -> dict[str, Any]:
+    """Registration rules of the code flow (RFC 9700 §4.1.1, OAuth 2.1 §2.1, §2.3)."""
+    from tessera.server.redirects import InvalidRedirectUri, check_registrable  # noqa: PLC0415
+
+    if auth == "none" and not grants <= {"authorization_code", "refresh_token"}:
+        raise fail(
+            "a public client (--auth none) may only use authorization_code and refresh_token"
+        )
+    if "authorization_code" in grants and not redirect_uris:
+        raise fail("the authorization_code grant needs at least one --redirect-uri")
+    if "authorization_code" not in grants and (redirect_uris or post_logout):
+        raise fail("redirect URIs are only for the authorization_code grant")
+    if "refresh_token" in grants and "authorization_code" not in grants:
+        raise fail("refresh_token comes with authorization_code")
+    try:
+        for uri in [*redirect_uris, *post_logout]:
+            check_registrable(uri)
+    except InvalidRedirectUri as exc:
+        raise fail(str(exc)) from None
+    if "authorization_code" not in grants:
+        return {}
+    return {
+        "redirect_uris": redirect_uris,
+        "post_logout_redirect_uris": post_logout,
+        "first_party": first_party,
+        "require_par": require_par,
+    }
+
+
 def clients_commands(app: typer.Typer) -> None:
     @app.command("add")
     def add(
@@ -71,9 +112,22 @@ def clients_commands(app: typer.Typer) -> None:
             list[str] | None, typer.Option(help="Resource it may get tokens for (repeat).")
         ] = None,
         auth: Annotated[
-            Literal["client_secret_basic", "client_secret_post"],
-            typer.Option(help="Token endpoint authentication method."),
+            Literal["client_secret_basic", "client_secret_post", "none"],
+            typer.Option(help="Token endpoint authentication; none = a public client (PKCE)."),
         ] = "client_secret_basic",
+        redirect_uri: Annotated[
+            list[str] | None,
+            typer.Option(help="Redirect URI for the code flow (repeat; exact match)."),
+        ] = None,
+        post_logout_redirect_uri: Annotated[
+            list[str] | None, typer.Option(help="Where logout may send the user back (repeat).")
+        ] = None,
+        first_party: Annotated[
+            bool, typer.Option("--first-party", help="Skip the consent page for this client.")
+        ] = False,
+        require_par: Annotated[
+            bool, typer.Option("--require-par", help="Accept only pushed requests (RFC 9126).")
+        ] = False,
         token_format: Annotated[
             Literal["jwt", "opaque"], typer.Option(help="Access token format.")
         ] = "jwt",
@@ -94,10 +148,18 @@ def clients_commands(app: typer.Typer) -> None:
         grants = frozenset(grant or ["client_credentials"])
         if not grants <= _GRANTS:
             raise fail(f"supported grants: {', '.join(sorted(_GRANTS))}")
+        metadata = _user_flow_metadata(
+            grants,
+            auth,
+            redirect_uri or [],
+            post_logout_redirect_uri or [],
+            first_party=first_party,
+            require_par=require_par,
+        )
         audiences = tuple(_check_uri(a) for a in audience or [])
         introspect = [_check_uri(a) for a in introspect_for or []]
         settings = settings_from(config)
-        secret = generate_client_secret()
+        secret = generate_client_secret() if auth != "none" else None
 
         async def action(ctx: ServerContext) -> Client:
             now = time.time()
@@ -108,26 +170,34 @@ def clients_commands(app: typer.Typer) -> None:
                 client_id=client_id,
                 name=name or client_id,
                 auth_method=auth,
-                secret_hash=ctx.hasher.hash(secret.reveal_str()),
+                secret_hash=ctx.hasher.hash(secret.reveal_str()) if secret else None,
                 grant_types=grants,
                 scopes=frozenset(scope.split()),
                 audiences=audiences,
                 token_format=token_format,
                 created_at=now,
                 updated_at=now,
-                metadata={"introspect_audiences": introspect} if introspect else {},
+                metadata={
+                    **metadata,
+                    **({"introspect_audiences": introspect} if introspect else {}),
+                },
             )
             await ctx.store.add_client(client)
             return client
 
         client = run_with_context(settings, action)
-        row = {**_client_row(client), "client_secret": secret.reveal_str()}
+        row = _client_row(client)
+        if secret is not None:
+            row["client_secret"] = secret.reveal_str()
         if as_json:
             typer.echo(json.dumps(row, indent=2))
         else:
             typer.echo(f"client {client_id} added to tenant {tenant}")
-            typer.echo(f"client_secret: {secret.reveal_str()}")
-            typer.echo("(shown once; store it now)")
+            if secret is not None:
+                typer.echo(f"client_secret: {secret.reveal_str()}")
+                typer.echo("(shown once; store it now)")
+            else:
+                typer.echo("public client: no secret; PKCE protects its codes")
 
     @app.command("list")
     def list_(
@@ -169,6 +239,8 @@ def clients_commands(app: typer.Typer) -> None:
 
         async def action(ctx: ServerContext) -> None:
             client = await _existing_client(ctx, tenant, client_id)
+            if client.auth_method == "none":
+                raise ConflictError("a public client has no secret to rotate")
             await ctx.store.replace_client(
                 replace(
                     client,

@@ -119,6 +119,10 @@ def make_settings(tmp_path, **overrides: Any) -> Settings:
         "public_url": PUBLIC_URL,
         "kek": b64url_encode(secrets.token_bytes(32)),
         "pepper": secrets.token_urlsafe(32),
+        # Cheap argon2id in tests; the defaults are measured by bench.server.
+        "password_time_cost": 1,
+        "password_memory_kib": 8192,
+        "password_parallelism": 1,
         **overrides,
     }
     return Settings(**values)

@@ -38,12 +38,20 @@ async def test_metadata_endpoints_live_under_the_issuer_and_answer(server):
 
 async def test_metadata_states_only_what_the_server_does(server):
     doc = (await server.http.get(OIDC)).json()
-    assert doc["grant_types_supported"] == ["client_credentials"]
+    assert doc["grant_types_supported"] == [
+        "authorization_code",
+        "refresh_token",
+        "client_credentials",
+    ]
     assert "password" not in doc["grant_types_supported"]
     assert "implicit" not in doc["grant_types_supported"]
     assert "token" not in doc.get("response_types_supported", [])
-    methods = {"client_secret_basic", "client_secret_post"}
+    methods = {"client_secret_basic", "client_secret_post", "none"}
     assert set(doc["token_endpoint_auth_methods_supported"]) == methods
+    assert set(doc["introspection_endpoint_auth_methods_supported"]) == methods - {"none"}
+    assert doc["code_challenge_methods_supported"] == ["S256"]
+    assert doc["response_types_supported"] == ["code"]
+    assert doc["id_token_signing_alg_values_supported"] == ["ES256"]
     assert "none" not in doc["access_token_signing_alg_values_supported"]
     assert doc["access_token_signing_alg_values_supported"] == ["ES256"]
 

@@ -32,12 +32,21 @@ from tessera.secret import Secret
 from tessera.server.client_secrets import SecretHasher
 from tessera.server.context import ServerContext
 from tessera.server.directory import Directory
+from tessera.server.endpoints.authorize import authorize_endpoint
 from tessera.server.endpoints.introspection import introspection_endpoint
+from tessera.server.endpoints.login import consent_endpoint, login_endpoint
+from tessera.server.endpoints.logout import logout_endpoint
 from tessera.server.endpoints.metadata import jwks_endpoint, metadata_endpoint
+from tessera.server.endpoints.par import par_endpoint
 from tessera.server.endpoints.revocation import revocation_endpoint
 from tessera.server.endpoints.token import token_endpoint
+from tessera.server.endpoints.userinfo import userinfo_endpoint
 from tessera.server.issuance import TokenIssuer
+from tessera.server.pages import Pages
+from tessera.server.passwords import PasswordHasher
 from tessera.server.responses import json_response
+from tessera.server.server_keys import ServerKeys
+from tessera.server.throttle import make_throttle
 from tessera.storage.protocols import Store
 from tessera.storage.sql import open_store
 
@@ -79,6 +88,7 @@ def make_context(
     client_cache_ttl: float | None = None,
 ) -> ServerContext:
     audit = Audit()
+    pepper = load_pepper(settings)
     keys = KeyManager(
         store,
         load_kek(settings),
@@ -96,8 +106,12 @@ def make_context(
             ttl=settings.client_cache_ttl if client_cache_ttl is None else client_cache_ttl,
             clock=clock,
         ),
-        hasher=SecretHasher(load_pepper(settings)),
+        hasher=SecretHasher(pepper),
         tokens=TokenIssuer(keys, store),
+        server_keys=ServerKeys(pepper),
+        pages=Pages(),
+        passwords=PasswordHasher.from_settings(settings),
+        throttle=make_throttle(settings, settings.redis_url),
         bus=bus if bus is not None else _default_bus(settings),
         audit=audit,
         clock=clock,
@@ -127,6 +141,9 @@ async def maintain(ctx: ServerContext) -> None:
     if await ctx.store.try_lease("purge", ctx.keys.holder, now=now, ttl=60.0):
         await ctx.store.purge_revocations(now)
         await ctx.store.purge_opaque(now)
+        await ctx.store.purge_sessions(now)
+        await ctx.store.purge_authorization(now)
+        await ctx.store.purge_refresh(now)
 
 
 async def _maintenance_loop(ctx: ServerContext, interval: float) -> None:
@@ -146,6 +163,11 @@ async def _http_error(_request: Request, exc: Exception) -> Response:
     return json_response(
         {"error": "invalid_request", "error_description": description}, status, dict(headers)
     )
+
+
+async def _stylesheet(request: Request) -> Response:
+    ctx: ServerContext = request.app.state.ctx
+    return await ctx.pages.stylesheet_endpoint(request)
 
 
 async def healthz(_request: Request) -> Response:
@@ -188,6 +210,7 @@ def build_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             if own_store is not None:
+                await context.throttle.aclose()
                 if isinstance(context.bus, RedisEventBus):
                     await context.bus.close()
                 await own_store.close()
@@ -204,6 +227,13 @@ def build_app(
         Route("/t/{tenant}/token", token_endpoint, methods=["POST"]),
         Route("/t/{tenant}/introspect", introspection_endpoint, methods=["POST"]),
         Route("/t/{tenant}/revoke", revocation_endpoint, methods=["POST"]),
+        Route("/t/{tenant}/authorize", authorize_endpoint, methods=["GET", "POST"]),
+        Route("/t/{tenant}/par", par_endpoint, methods=["POST"]),
+        Route("/t/{tenant}/login", login_endpoint, methods=["GET", "POST"]),
+        Route("/t/{tenant}/consent", consent_endpoint, methods=["GET", "POST"]),
+        Route("/t/{tenant}/userinfo", userinfo_endpoint, methods=["GET", "POST"]),
+        Route("/t/{tenant}/logout", logout_endpoint, methods=["GET", "POST"]),
+        Route("/assets/tessera.css", _stylesheet, methods=["GET"]),
     ]
     app = Starlette(
         routes=routes,

@@ -10,6 +10,10 @@ Check steps, in order:
 4. ``secret_matches`` — constant-time comparison of keyed hashes; unknown and disabled
    clients take the same path, so timing does not tell them apart.
 
+A public client (``none``) sends only ``client_id`` (RFC 6749 §2.3, §3.2.1) and is accepted
+only where the endpoint allows it (the token endpoint's user grants, PAR); it proves nothing,
+so PKCE and the binding of codes and refresh tokens to it are what protect it.
+
 Every failure is ``invalid_client`` (401) and an audit event ``client.auth_failed``.
 """
 
@@ -75,6 +79,25 @@ def _credentials(
     return method, client_id, secret
 
 
+async def _public_client(
+    tenant_id: str, client_id: str, directory: Directory, audit: Audit
+) -> Client:
+    """RFC 6749 §2.1: a registered, enabled client whose method is ``none``."""
+    client = (
+        await directory.client(tenant_id, client_id) if CLIENT_ID.fullmatch(client_id) else None
+    )
+    if client is None or client.disabled or client.auth_method != "none":
+        audit.emit(
+            "client.auth_failed",
+            tenant_id=tenant_id,
+            client_id=_safe_id(client_id),
+            auth_method="none",
+            reason="not_a_public_client",
+        )
+        raise InvalidClient("client authentication failed")
+    return client
+
+
 def _safe_id(client_id: str | None) -> str | None:
     """A client id fit for an audit line (attacker-supplied: short, printable only)."""
     if client_id and len(client_id) <= 64 and client_id.isprintable():
@@ -90,11 +113,19 @@ async def authenticate_client(
     directory: Directory,
     hasher: SecretHasher,
     audit: Audit,
+    allow_public: bool = False,
 ) -> Client:
     """Return the authenticated client or raise :class:`InvalidClient`."""
     form_id = single(form, "client_id")
     if "client_assertion" in form or "client_assertion_type" in form:
         raise InvalidClient("private_key_jwt is not enabled for this server")
+    if (
+        allow_public
+        and form_id is not None
+        and "authorization" not in headers
+        and "client_secret" not in form
+    ):
+        return await _public_client(tenant_id, form_id, directory, audit)
     try:
         method, client_id, secret = _credentials(
             headers.get("authorization"), form_id, single(form, "client_secret")

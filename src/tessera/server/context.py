@@ -12,6 +12,10 @@ from tessera.logging import Audit
 from tessera.server.client_secrets import SecretHasher
 from tessera.server.directory import Directory
 from tessera.server.issuance import TokenIssuer
+from tessera.server.pages import Pages
+from tessera.server.passwords import PasswordHasher
+from tessera.server.server_keys import ServerKeys
+from tessera.server.throttle import LoginThrottle
 from tessera.storage.protocols import Store
 
 __all__ = ["ServerContext"]
@@ -25,6 +29,10 @@ class ServerContext:
     directory: Directory
     hasher: SecretHasher
     tokens: TokenIssuer
+    server_keys: ServerKeys
+    pages: Pages
+    passwords: PasswordHasher
+    throttle: LoginThrottle
     bus: EventBus
     audit: Audit
     clock: Callable[[], float]

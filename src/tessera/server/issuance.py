@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from tessera.errors import ConfigurationError
 from tessera.jose.jwk import SigningKey
@@ -22,13 +23,24 @@ from tessera.keys.manager import KeyManager
 from tessera.storage.protocols import OpaqueTokenStore
 from tessera.storage.records import Client, OpaqueToken
 
-__all__ = ["OPAQUE_PREFIX", "IssuedToken", "TokenIssuer", "client_subject", "opaque_hash"]
+__all__ = [
+    "OPAQUE_PREFIX",
+    "IssuedToken",
+    "TokenIssuer",
+    "client_subject",
+    "new_jti",
+    "opaque_hash",
+]
 
 OPAQUE_PREFIX: Final = "tat_"
 
 
 def client_subject(client_id: str) -> str:
     return f"client:{client_id}"
+
+
+def new_jti() -> str:
+    return secrets.token_hex(16)  # 128 random bits, as uuid4 minus its cost
 
 
 def opaque_hash(token: str) -> bytes:
@@ -49,7 +61,8 @@ class TokenIssuer:
         self._keys = keys
         self._opaque = opaque
 
-    async def _signer(self, tenant_id: str, now: float) -> SigningKey:
+    async def signer(self, tenant_id: str, now: float) -> SigningKey:
+        """The tenant's active signing key (created if the tenant has none yet)."""
         try:
             return (await self._keys.keys_for(tenant_id, now)).signer(now)
         except ConfigurationError:
@@ -68,8 +81,12 @@ class TokenIssuer:
         scope: str,
         ttl: int,
         now: float,
+        jti: str | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> IssuedToken:
-        jti = secrets.token_hex(16)  # 128 random bits, as uuid4 minus its cost
+        """``jti`` may be chosen by the caller (a grant records it before issuing);
+        ``extra`` adds claims such as ``auth_time`` (never personal data)."""
+        jti = jti or new_jti()
         issued_at = int(now)
         if client.token_format == "opaque":
             value = OPAQUE_PREFIX + secrets.token_urlsafe(32)
@@ -87,7 +104,7 @@ class TokenIssuer:
                 )
             )
             return IssuedToken(value, jti, ttl, "opaque", None)
-        signer = await self._signer(tenant_id, now)
+        signer = await self.signer(tenant_id, now)
         claims = {
             "iss": issuer,
             "sub": subject,
@@ -99,5 +116,6 @@ class TokenIssuer:
             "client_id": client.client_id,
             "scope": scope,
             "tenant_id": tenant_id,
+            **(extra or {}),
         }
         return IssuedToken(encode_jwt(claims, signer), jti, ttl, "jwt", signer.kid)

@@ -36,10 +36,13 @@ def context(request: Request) -> ServerContext:
     return ctx
 
 
-def client_endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+def client_endpoint(
+    handler: Handler, *, allow_public: bool = False
+) -> Callable[[Request], Awaitable[Response]]:
     """Wrap ``handler`` with: known tenant → strict form → client authentication.
 
-    Protocol errors become RFC 6749 §5.2 responses; nothing reaches the client as a 500.
+    ``allow_public``: a public client (``none``, RFC 6749 §2.1) may identify itself with
+    ``client_id`` alone. Protocol errors become RFC 6749 §5.2 responses; never a 500.
     """
 
     async def endpoint(request: Request) -> Response:
@@ -58,6 +61,7 @@ def client_endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]
                 directory=ctx.directory,
                 hasher=ctx.hasher,
                 audit=ctx.audit,
+                allow_public=allow_public,
             )
             return await handler(ctx, tenant_id, client, form, ctx.clock())
         except ProtocolError as exc:

@@ -20,31 +20,63 @@ from tessera.server.inspection import TokenFacts, inspect_token
 from tessera.server.responses import NO_STORE
 from tessera.storage.records import Client
 
-__all__ = ["revocation_endpoint", "revoke_facts"]
+__all__ = ["deny_jti", "revocation_endpoint", "revoke_facts"]
 
 _log = structlog.get_logger("tessera.server")
+
+
+async def deny_jti(
+    ctx: ServerContext, tenant_id: str, jti: str, expires_at: float, now: float
+) -> bool:
+    """Deny ``jti`` in the database, then publish it; True when newly denied."""
+    # Verifiers accept a token until exp + their leeway: deny it at least that long.
+    until = expires_at + ctx.settings.clock_skew
+    newly = await ctx.store.revoke_jti(tenant_id, jti, expires_at=until, now=now)
+    try:
+        await ctx.bus.publish(RevocationEvent("jti", tenant_id, jti, until, issued_at=now))
+    except Exception:  # noqa: BLE001 - the feed is down: the database already holds it
+        # Introspection sees the revocation at once; verifiers following the feed see its
+        # silence and fail closed after max_staleness. The caller's revocation succeeded.
+        _log.warning("revocation stored but not published", tenant_id=tenant_id, jti=jti)
+    return newly
 
 
 async def revoke_facts(ctx: ServerContext, tenant_id: str, facts: TokenFacts, now: float) -> bool:
     """Deny the token's ``jti`` (and delete an opaque record); publish the event."""
     if facts.opaque_hash is not None:
         await ctx.store.delete_opaque(facts.opaque_hash)
-    # Verifiers accept a token until exp + their leeway: deny it at least that long.
-    until = facts.expires_at + ctx.settings.clock_skew
-    newly = await ctx.store.revoke_jti(tenant_id, facts.jti, expires_at=until, now=now)
-    try:
-        await ctx.bus.publish(RevocationEvent("jti", tenant_id, facts.jti, until, issued_at=now))
-    except Exception:  # noqa: BLE001 - the feed is down: the database already holds it
-        # Introspection sees the revocation at once; verifiers following the feed see its
-        # silence and fail closed after max_staleness. The caller's revocation succeeded.
-        _log.warning("revocation stored but not published", tenant_id=tenant_id, jti=facts.jti)
-    return newly
+    return await deny_jti(ctx, tenant_id, facts.jti, facts.expires_at, now)
+
+
+async def _revoke_refresh(
+    ctx: ServerContext, tenant_id: str, client: Client, token: str, now: float
+) -> None:
+    """DESIGN.md: revoking a refresh token revokes its family (RFC 7009 §2.1 "SHOULD")."""
+    from tessera.server.families import revoke_family  # noqa: PLC0415 - families imports us
+    from tessera.server.grants.user_tokens import refresh_hash  # noqa: PLC0415 - same cycle
+
+    found = await ctx.store.get_refresh(refresh_hash(token))
+    if found is None or found[1].tenant_id != tenant_id:
+        return
+    family = found[1]
+    if family.client_id != client.client_id:
+        raise UnauthorizedClient("the token was not issued to this client")
+    if await revoke_family(ctx, tenant_id, family.family_id, reason="revoked", now=now):
+        ctx.audit.emit(
+            "token.revoked",
+            tenant_id=tenant_id,
+            client_id=client.client_id,
+            token_type="refresh_token",
+        )
 
 
 async def _revoke(
     ctx: ServerContext, tenant_id: str, client: Client, form: Form, now: float
 ) -> Response:
     token = required(form, "token")
+    if token.startswith("trt_") and len(token) <= 128:
+        await _revoke_refresh(ctx, tenant_id, client, token, now)
+        return Response(status_code=200, headers=NO_STORE)
     # token_type_hint is only a hint (§2.1); we find the token by its shape either way.
     facts = await inspect_token(ctx, tenant_id, token, now)
     if facts is not None:
@@ -61,4 +93,4 @@ async def _revoke(
     return Response(status_code=200, headers=NO_STORE)
 
 
-revocation_endpoint = client_endpoint(_revoke)
+revocation_endpoint = client_endpoint(_revoke, allow_public=True)
