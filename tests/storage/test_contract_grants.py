@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import sqlite3
 
 import pytest
 import sqlalchemy as sa
@@ -729,3 +730,38 @@ async def test_purge_drops_ended_families_with_their_rows(store):
     assert await store.get_refresh(h("rt-1")) is None
     assert await store.get_refresh(h("rt-2")) is not None
     assert await store.purge_refresh(T0 + 30 * DAY + 0.125) == 0
+
+
+# SQLite only: the direct-driver rotation (hot_writes) gives way when another process holds
+# the write lock; the general path then waits for it. Both paths must keep the contract.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_rotation_waits_for_another_writer_then_keeps_the_contract(store):
+    await granted(store)
+    other = sqlite3.connect(store.engine.url.database, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another process writing
+        first = asyncio.ensure_future(
+            store.rotate_refresh(
+                h("rt-0"), successor=refresh("rt-1", generation=1), access=access("at-1"),
+                now=T0 + 1,
+            )
+        )  # fmt: skip
+        await asyncio.sleep(0.3)
+        assert not first.done(), "the rotation did not wait for the write lock"
+        # While it waits, a second attempt also gives way; after the lock, exactly one wins.
+        second = asyncio.ensure_future(
+            store.rotate_refresh(
+                h("rt-0"), successor=refresh("rt-2", generation=1), access=access("at-2"),
+                now=T0 + 2,
+            )
+        )  # fmt: skip
+        await asyncio.sleep(0.1)
+        other.execute("COMMIT")
+        results = await asyncio.gather(first, second)
+    finally:
+        other.close()
+    assert sorted(results) == [False, True]
+    parent, _ = await store.get_refresh(h("rt-0"))
+    winner = "rt-1" if results[0] else "rt-2"
+    assert parent.successor_hash == h(winner)
+    assert await store.get_refresh(h("rt-2" if winner == "rt-1" else "rt-1")) is None

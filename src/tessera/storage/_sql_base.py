@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tessera.errors import StorageError
 from tessera.storage.engine import WRITE
 from tessera.storage.hot_reads import make_hot_reads
+from tessera.storage.hot_writes import make_hot_writes
 from tessera.storage.tables import tenants
 
 __all__ = ["SqlBase"]
@@ -29,6 +30,11 @@ class SqlBase:
         self._engine = engine
         self._writer = engine.execution_options(**{WRITE: True})
         self._hot = make_hot_reads(engine.url)
+        self._hot_writes = make_hot_writes(
+            engine.url.database or ":memory:"
+            if engine.url.get_backend_name() == "sqlite"
+            else self._hot
+        )
 
     @property
     def engine(self) -> AsyncEngine:
@@ -44,7 +50,19 @@ class SqlBase:
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
-        """One transaction, committed on success; on SQLite it holds the write lock throughout."""
+        """One transaction, committed on success; on SQLite it holds the write lock throughout.
+
+        On SQLite the writers of this process queue on one lock first (``hot_writes``)."""
+        gate = self._hot_writes.gate
+        if gate is None:
+            async with self._begin() as conn:
+                yield conn
+            return
+        async with gate, self._begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _begin(self) -> AsyncIterator[AsyncConnection]:
         try:
             async with self._writer.begin() as conn:
                 yield conn

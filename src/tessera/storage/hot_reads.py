@@ -24,7 +24,15 @@ from sqlalchemy.engine import URL
 
 from tessera.errors import StorageError
 
-__all__ = ["LIVE_OPAQUE", "REVOKED", "HotReads", "make_hot_reads"]
+__all__ = [
+    "LIVE_OPAQUE",
+    "REFRESH_WITH_FAMILY",
+    "REVOKED",
+    "USER",
+    "HotReads",
+    "PostgresHotReads",
+    "make_hot_reads",
+]
 
 # An unexpired opaque token whose jti is not revoked, in one round trip.
 LIVE_OPAQUE: Final = (
@@ -34,6 +42,19 @@ LIVE_OPAQUE: Final = (
     "AND r.expires_at > ?)"
 )
 REVOKED: Final = "SELECT 1 FROM revoked_jtis WHERE tenant_id = ? AND jti = ? AND expires_at > ?"
+# The refresh grant's two reads: the token with its family, and the family's user.
+REFRESH_WITH_FAMILY: Final = (
+    "SELECT t.token_hash, t.family_id, t.tenant_id, t.client_id, t.generation, t.scope, "
+    "t.issued_at, t.expires_at, t.rotated_at, t.successor_hash, "
+    "f.family_id, f.tenant_id, f.client_id, f.user_id, f.session_id, f.scope, f.audience, "
+    "f.auth_time, f.created_at, f.expires_at, f.revoked_at, f.revoked_reason "
+    "FROM refresh_tokens t JOIN refresh_families f ON f.family_id = t.family_id "
+    "WHERE t.token_hash = ?"
+)
+USER: Final = (
+    "SELECT tenant_id, user_id, email, password_hash, name, disabled, created_at, updated_at "
+    "FROM users WHERE tenant_id = ? AND user_id = ?"
+)
 
 
 class HotReads(Protocol):
@@ -74,6 +95,10 @@ class PostgresHotReads:
         self._lock = asyncio.Lock()
         self._statements: dict[str, str] = {}
 
+    async def pool(self) -> asyncpg.Pool:
+        """The shared pool (hot writes use it too)."""
+        return self._pool or await self._get_pool()
+
     async def _get_pool(self) -> asyncpg.Pool:
         async with self._lock:
             if self._pool is None:
@@ -82,7 +107,7 @@ class PostgresHotReads:
                 )
         return self._pool
 
-    def _numbered(self, sql: str) -> str:
+    def numbered(self, sql: str) -> str:
         """``?`` placeholders as asyncpg's ``$1 … $n`` (the statements hold no literal ?)."""
         numbered = self._statements.get(sql)
         if numbered is None:
@@ -94,7 +119,7 @@ class PostgresHotReads:
     async def one(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
         pool = self._pool or await self._get_pool()
         try:
-            row = await pool.fetchrow(self._numbered(sql), *params)
+            row = await pool.fetchrow(self.numbered(sql), *params)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise StorageError("the database is unavailable") from exc
         return tuple(row) if row is not None else None

@@ -70,6 +70,7 @@ class SqlStore(
 
     async def close(self) -> None:
         """Close every pooled connection."""
+        await self._hot_writes.close()
         await self._hot.close()
         await self._engine.dispose()
 

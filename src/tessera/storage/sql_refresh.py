@@ -32,9 +32,9 @@ from tessera.storage._grant_rows import (
     access_values,
     family_from_row,
     insert_tokens,
-    token_from_row,
 )
 from tessera.storage._sql_base import SqlBase
+from tessera.storage.hot_reads import REFRESH_WITH_FAMILY
 from tessera.storage.tables import family_tokens, refresh_families, refresh_tokens
 from tessera.storage.user_records import FamilyToken, RefreshFamily, RefreshToken
 
@@ -56,16 +56,24 @@ def _lock_family(family_id: sa.ColumnElement[str] | str) -> sa.Select[tuple[str,
 
 class SqlRefresh(SqlBase):
     async def get_refresh(self, token_hash: bytes) -> tuple[RefreshToken, RefreshFamily] | None:
-        query = (
-            sa.select(refresh_tokens, *(c.label(_PREFIX + c.name) for c in refresh_families.c))
-            .join(refresh_families, _f.family_id == _t.family_id)
-            .where(_t.token_hash == token_hash)
-        )
-        async with self._read() as conn:
-            row = (await conn.execute(query)).mappings().first()
+        # The refresh grant's first read: straight to the driver (hot_reads).
+        row = await self._hot.one(REFRESH_WITH_FAMILY, (token_hash,))
         if row is None:
             return None
-        return token_from_row(row), family_from_row(row, _PREFIX)
+        successor = row[9]
+        token = RefreshToken(
+            token_hash=bytes(row[0]),
+            family_id=row[1],
+            tenant_id=row[2],
+            client_id=row[3],
+            generation=row[4],
+            scope=row[5],
+            issued_at=row[6],
+            expires_at=row[7],
+            rotated_at=row[8],
+            successor_hash=None if successor is None else bytes(successor),
+        )
+        return token, RefreshFamily(*row[10:])
 
     async def get_family(self, family_id: str) -> RefreshFamily | None:
         query = sa.select(refresh_families).where(_f.family_id == family_id)
@@ -86,6 +94,9 @@ class SqlRefresh(SqlBase):
         or the ``jti`` already exists; either way nothing is written."""
         if access.family_id != successor.family_id:
             raise ValueError("the access token must belong to the successor's family")
+        fast = await self._hot_writes.rotate_refresh(parent_hash, successor, access, now)
+        if fast is not None:
+            return fast
         parent_family = sa.select(_t.family_id).where(_t.token_hash == parent_hash)
         rotate = (
             sa.update(refresh_tokens)

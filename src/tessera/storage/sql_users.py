@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from tessera.errors import ConflictError, NotFoundError
 from tessera.storage._sql_base import SqlBase
+from tessera.storage.hot_reads import USER
 from tessera.storage.tables import users
 from tessera.storage.user_records import User
 
@@ -65,10 +66,12 @@ class SqlUsers(SqlBase):
             ) from exc
 
     async def get_user(self, tenant_id: str, user_id: str) -> User | None:
-        query = sa.select(users).where(_t.tenant_id == tenant_id, _t.user_id == user_id)
-        async with self._read() as conn:
-            row = (await conn.execute(query)).mappings().first()
-        return None if row is None else _from_row(row)
+        # On every refresh and login session check: straight to the driver (hot_reads).
+        row = await self._hot.one(USER, (tenant_id, user_id))
+        if row is None:
+            return None
+        tenant, uid, email, password_hash, name, disabled, created_at, updated_at = row
+        return User(tenant, uid, email, password_hash, name, bool(disabled), created_at, updated_at)
 
     async def find_user_by_email(self, tenant_id: str, email: str) -> User | None:
         query = sa.select(users).where(_t.tenant_id == tenant_id, _t.email == email)
