@@ -18,6 +18,7 @@ import queue
 import re
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any, Final, TextIO
 
@@ -51,6 +52,7 @@ SENSITIVE_NAMES: Final = frozenset(
 AUDIT_FIELDS: Final = frozenset(
     {
         "jti",
+        "sub",
         "iss",
         "aud",
         "client_id",
@@ -151,11 +153,15 @@ def _render(event_dict: Any, **_kwargs: Any) -> str:
     return orjson.dumps(event_dict, default=str).decode()
 
 
+_BATCH_PAUSE: Final = 0.005
+
+
 class _BackgroundWriter:
     """Writes log lines from a daemon thread, so a slow disk never stalls the event loop.
 
-    Lines are queued in order and flushed as written; ``flush()`` (also at exit) drains the
-    queue. A process killed outright may lose the lines still queued (milliseconds' worth).
+    Lines are queued in order and written in batches at most a few milliseconds apart;
+    ``close()`` (also at exit) drains the queue. A process killed outright may lose the lines
+    still queued (milliseconds' worth).
     """
 
     def __init__(self, stream: TextIO) -> None:
@@ -181,6 +187,9 @@ class _BackgroundWriter:
                 self._stream.flush()
             except (OSError, ValueError):  # closed stream: nothing sensible left to do
                 return
+            # Let lines accumulate: one wake-up (and one GIL hand-off) per few milliseconds
+            # instead of one per line; under load that was a fifth of the server's CPU.
+            time.sleep(_BATCH_PAUSE)
 
     def msg(self, message: str) -> None:
         self._queue.put(message + "\n")
