@@ -1,32 +1,44 @@
 """Load generation for the server bench: wrk with a Lua script, or a small asyncio fallback.
 
 A :class:`Load` is requests (POST form bodies by default) to one loopback URL with fixed
-headers. One
-body → wrk's static request (its fastest path); several → the Lua script pre-formats one
-request per body at thread start and cycles through them.
+headers. One body → wrk's static request (its fastest path); several → the Lua script
+pre-formats one request per body at thread start and cycles through them.
+
+A :class:`Chain` load follows refresh-token rotation: each body is ``prefix + token`` and the
+next token is read from the JSON of the response, so no token is sent twice. wrk's
+``request()``/``response()`` callbacks do not say which connection they serve, so the script
+keeps the tokens in a FIFO: a response queues its successor, the next request on any
+connection takes the oldest one. Each chain is thus strictly sequential (a token exists only
+once its predecessor's answer arrived) and ``connections`` chains are in flight, one per
+connection, as if each connection carried its own chain.
 
 wrk runs with one thread and ``--latency``; its latency distribution gives p50/p99. The
-fallback (``python -m bench._load SPEC.json``) is HTTP/1.1 keep-alive over raw asyncio
-streams, one coroutine per connection, bounded by time and by a request count; being Python,
-it saturates well below wrk, so its figures are a floor, not a peer of wrk's.
+fallback (``python -m bench._fallback SPEC.json``, :mod:`bench._fallback`) is Python and
+saturates well below wrk, so its figures are a floor, not a peer of wrk's.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import shutil
 import subprocess
 import sys
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import Any
 
-__all__ = ["Load", "LoadResult", "have_wrk", "run_load", "wrk_version"]
+__all__ = ["Chain", "Load", "LoadResult", "have_wrk", "run_load", "wrk_version"]
 
-_MAX_FALLBACK_REQUESTS = 2_000_000
+
+@dataclass(frozen=True)
+class Chain:
+    """Rotating tokens: request body ``prefix + token``; the next token is the response's
+    JSON string ``field``. ``tokens`` start the chains, one per connection."""
+
+    prefix: str
+    field: str
+    tokens: list[str]
 
 
 @dataclass(frozen=True)
@@ -37,6 +49,13 @@ class Load:
     connections: int
     duration: float
     method: str = "POST"
+    chain: Chain | None = None  # when set, ``bodies`` is ignored
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Load:
+        """The inverse of ``dataclasses.asdict`` (how the fallback reads its spec)."""
+        chain = data.get("chain")
+        return cls(**{**data, "chain": Chain(**chain) if chain else None})
 
 
 @dataclass
@@ -46,7 +65,7 @@ class LoadResult:
     rps: float
     p50_ms: float
     p99_ms: float
-    errors: int  # non-2xx responses plus socket errors
+    errors: int  # non-2xx responses, socket errors, broken or starved chains
     tool: str
     detail: dict[str, int] = field(default_factory=dict)
 
@@ -75,11 +94,69 @@ def _lua_string(text: str) -> str:
     return json.dumps(text)  # a JSON string literal is a valid Lua string literal here
 
 
+# Globals (not locals) where done() must read them through thread:get(). wrk calls request()
+# once before the run to count pipelined requests (script_verify_request) and never sends
+# that one: it gets a dummy, or it would spend a chain's first token.
+_CHAIN_LUA = """\
+local prefix, queue, head, tail, probed = %(prefix)s, {}, 1, 0, false
+broken, starved = 0, 0
+local threads = {}
+function setup(thread)
+  threads[#threads + 1] = thread
+end
+function init(args)
+  for line in io.lines(%(file)s) do
+    tail = tail + 1
+    queue[tail] = line
+  end
+end
+function request()
+  if not probed then
+    probed = true
+    return wrk.format(nil, nil, nil, prefix .. "probe")
+  end
+  local token = "spent"
+  if head <= tail then
+    token = queue[head]
+    queue[head] = nil
+    head = head + 1
+  else
+    starved = starved + 1
+  end
+  return wrk.format(nil, nil, nil, prefix .. token)
+end
+function response(status, headers, body)
+  local token = status == 200 and body:match(%(pattern)s)
+  if token then
+    tail = tail + 1
+    queue[tail] = token
+  else
+    broken = broken + 1
+  end
+end
+function done(summary, latency, requests)
+  local b, s = 0, 0
+  for _, t in ipairs(threads) do
+    b = b + t:get("broken")
+    s = s + t:get("starved")
+  end
+  io.write(string.format("chain: broken %%d starved %%d\\n", b, s))
+end
+"""
+
+
 def _lua_script(load: Load, bodies_file: Path) -> str:
     headers = "\n".join(
         f"wrk.headers[{_lua_string(k)}] = {_lua_string(v)}" for k, v in load.headers.items()
     )
     head = f"wrk.method = {_lua_string(load.method)}\n{headers}\n"
+    if load.chain is not None:
+        pattern = f'"{re.escape(load.chain.field)}"%s*:%s*"([^"]+)"'
+        return head + _CHAIN_LUA % {
+            "prefix": _lua_string(load.chain.prefix),
+            "file": _lua_string(str(bodies_file)),
+            "pattern": _lua_string(pattern),
+        }
     if not load.bodies:
         return head
     if len(load.bodies) == 1:
@@ -122,10 +199,16 @@ def parse_wrk(text: str) -> LoadResult:
         raise ValueError(msg)
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    chain = re.search(r"^chain: broken (\d+) starved (\d+)$", text, re.MULTILINE)
     detail = {"non_2xx": int(non2xx.group(1)) if non2xx else 0}
     if sock:
         for name, value in zip(("connect", "read", "write", "timeout"), sock.groups(), strict=True):
             detail[name] = int(value)
+    if chain:
+        # A broken chain's answer was also a non-2xx (counted above) unless it was a 200
+        # without a token; a starved request carried no live token at all.
+        detail["chain_broken"] = max(0, int(chain.group(1)) - detail["non_2xx"])
+        detail["chain_starved"] = int(chain.group(2))
     return LoadResult(
         requests=int(total.group(1)),
         seconds=_ms(total.group(2) + total.group(3)) / 1e3,
@@ -144,8 +227,12 @@ def _taskset(cores: str | None) -> list[str]:
 
 def run_load(load: Load, *, cores: str | None, workdir: Path) -> LoadResult:
     """Run ``load`` once (wrk if installed, else the fallback), pinned to ``cores``."""
+    if load.chain is not None and len(load.chain.tokens) != load.connections:
+        msg = f"a chain load needs one token per connection, got {len(load.chain.tokens)}"
+        raise ValueError(msg)
+    lines = load.chain.tokens if load.chain is not None else load.bodies
     bodies_file = workdir / "bodies.txt"
-    bodies_file.write_text("\n".join(load.bodies) + "\n")
+    bodies_file.write_text("\n".join(lines) + "\n")
     deadline = load.duration + 60
     if have_wrk():
         script = workdir / "load.lua"
@@ -167,83 +254,6 @@ def run_load(load: Load, *, cores: str | None, workdir: Path) -> LoadResult:
         return parse_wrk(out.stdout)
     spec = workdir / "load.json"
     spec.write_text(json.dumps(asdict(load)))
-    argv = [*_taskset(cores), sys.executable, "-m", "bench._load", str(spec)]
+    argv = [*_taskset(cores), sys.executable, "-m", "bench._fallback", str(spec)]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=deadline, check=True)
     return LoadResult(**json.loads(out.stdout))
-
-
-# ------------------------------------------------------------------------------ fallback
-
-
-async def _connection(
-    host: str, port: int, requests: list[bytes], start: int, stop_at: float, out: _Tally
-) -> None:
-    reader, writer = await asyncio.open_connection(host, port)
-    try:
-        i = start
-        while time.perf_counter() < stop_at and out.count < _MAX_FALLBACK_REQUESTS:
-            t0 = time.perf_counter()
-            writer.write(requests[i % len(requests)])
-            head = await reader.readuntil(b"\r\n\r\n")
-            match = re.search(rb"\r\ncontent-length:\s*(\d+)", head, re.IGNORECASE)
-            if match is None:
-                msg = "fallback load generator needs Content-Length responses"
-                raise RuntimeError(msg)
-            await reader.readexactly(int(match.group(1)))
-            out.latencies.append(time.perf_counter() - t0)
-            out.count += 1
-            if not head.startswith((b"HTTP/1.1 2", b"HTTP/1.0 2")):
-                out.errors += 1
-            i += 1
-    finally:
-        writer.close()
-
-
-@dataclass
-class _Tally:
-    count: int = 0
-    errors: int = 0
-    latencies: list[float] = field(default_factory=list)
-
-
-async def _fallback(load: Load) -> LoadResult:
-    parts = urlsplit(load.url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    head = "".join(f"{k}: {v}\r\n" for k, v in load.headers.items())
-    requests = [
-        (
-            f"{load.method} {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n{head}"
-            f"Content-Length: {len(body.encode())}\r\n\r\n{body}"
-        ).encode()
-        for body in load.bodies or [""]
-    ]
-    tally = _Tally()
-    began = time.perf_counter()
-    stop_at = began + load.duration
-    await asyncio.gather(
-        *(
-            _connection(host, port, requests, n * 7919, stop_at, tally)
-            for n in range(load.connections)
-        )
-    )
-    seconds = time.perf_counter() - began
-    lat = sorted(tally.latencies) or [0.0]
-    return LoadResult(
-        requests=tally.count,
-        seconds=seconds,
-        rps=tally.count / seconds,
-        p50_ms=lat[len(lat) // 2] * 1e3,
-        p99_ms=lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1e3,
-        errors=tally.errors,
-        tool="asyncio-fallback",
-        detail={"non_2xx": tally.errors},
-    )
-
-
-def main() -> None:
-    load = Load(**json.loads(Path(sys.argv[1]).read_text()))
-    print(json.dumps(asyncio.run(_fallback(load)).as_dict()))
-
-
-if __name__ == "__main__":
-    main()

@@ -1,9 +1,10 @@
 """The two authorization servers under test, set up the same way.
 
 Peer: node-oidc-provider 9 running ``bench/peers/oidc/server.mjs`` (the shared, measured
-config): client ``svc-billing-01`` (client_secret_basic, client_credentials, scopes
-``read:orders write:orders``); resource ``https://api.example.test`` → ES256 RFC 9068 JWT,
-``https://opaque-api.example.test`` → opaque. The token's own client introspects.
+config, plus the refresh client of :mod:`bench._refresh`): client ``svc-billing-01``
+(client_secret_basic, client_credentials, scopes ``read:orders write:orders``); resource
+``https://api.example.test`` → ES256 RFC 9068 JWT, ``https://opaque-api.example.test`` →
+opaque. The token's own client introspects.
 
 Tessera: a fresh ``TESSERA_HOME`` (SQLite, keys, pepper) bootstrapped by ``tessera serve``;
 ``svc-billing-01`` for the JWT API, ``svc-billing-opaque`` (``--token-format opaque``) for the
@@ -36,6 +37,7 @@ __all__ = [
     "Credentials",
     "Target",
     "TesseraHome",
+    "add_client",
     "ensure_peer_installed",
     "mint",
     "peer_target",
@@ -99,7 +101,7 @@ def post_form(
 ) -> Any:
     parts = urlsplit(url)
     own = conn is None
-    conn = conn or http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    conn = conn or http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
     try:
         headers = {"Authorization": auth, "Content-Type": "application/x-www-form-urlencoded"}
         conn.request("POST", parts.path, body, headers)
@@ -117,7 +119,7 @@ def post_form(
 def mint(url: str, creds: Credentials, body: str, count: int) -> list[str]:
     """``count`` access tokens over one keep-alive connection."""
     parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
     try:
         return [post_form(url, creds.basic, body, conn)["access_token"] for _ in range(count)]
     finally:
@@ -150,8 +152,11 @@ def ensure_peer_installed() -> str:
     return version
 
 
-def start_peer(workdir: Path, port: int, cores: str | None) -> Child:
+def start_peer(workdir: Path, port: int, cores: str | None, seed_port: int | None = None) -> Child:
+    """The peer on ``port``; with ``seed_port``, its refresh-token seeding listener too."""
     env = {**os.environ, "PORT": str(port), "AT_ALG": "ES256", "NODE_ENV": "production"}
+    if seed_port is not None:
+        env["SEED_PORT"] = str(seed_port)
     child = start(
         "oidc-provider",
         pin(cores, ["node", "server.mjs"]),
@@ -198,7 +203,8 @@ def _tessera_env(home: Path, log_level: str) -> dict[str, str]:
     return {**env, "TESSERA_HOME": str(home), "TESSERA_LOG_LEVEL": log_level}
 
 
-def _add_client(env: dict[str, str], client_id: str, *args: str) -> Credentials:
+def add_client(env: dict[str, str], client_id: str, *args: str) -> Credentials:
+    """``tessera clients add`` in the home of ``env``; the secret it printed once."""
     out = subprocess.run(
         [str(VENV_BIN / "tessera"), "clients", "add", client_id, "--json", *args],
         env=env,
@@ -214,11 +220,11 @@ def tessera_home(home: Path, log_level: str) -> TesseraHome:
     """Register the three clients (the database must exist: start a server first)."""
     env = _tessera_env(home, log_level)
     scope = ["--scope", SCOPE, "--grant", "client_credentials", "--auth", "client_secret_basic"]
-    jwt_client = _add_client(env, "svc-billing-01", *scope, "--audience", API)
-    opaque_client = _add_client(
+    jwt_client = add_client(env, "svc-billing-01", *scope, "--audience", API)
+    opaque_client = add_client(
         env, "svc-billing-opaque", *scope, "--audience", OPAQUE_API, "--token-format", "opaque"
     )
-    introspector = _add_client(env, "rs-orders", "--introspect-for", OPAQUE_API)
+    introspector = add_client(env, "rs-orders", "--introspect-for", OPAQUE_API)
     return TesseraHome(home, env, jwt_client, opaque_client, introspector)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -102,8 +103,8 @@ def remember_secret(value: str) -> str:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    log_path = Path(config.rootpath) / ".pytest-logs.jsonl"
-    log_path.unlink(missing_ok=True)
+    # One file per session: two pytest runs in one checkout must not audit each other's logs.
+    log_path = Path(tempfile.mkdtemp(prefix="tessera-pytest-logs-")) / "logs.jsonl"
     handle = log_path.open("a", encoding="utf-8")
     config.stash[_LOG_KEY] = (log_path, handle)
     configure_logging("debug", stream=handle)
