@@ -287,6 +287,13 @@ async def test_disabled_user_cannot_refresh(web):
     assert_oauth_error(await refresh(web, "web", body["refresh_token"]), 400, "invalid_grant")
 
 
+async def test_disabled_user_code_is_not_redeemed(web):
+    got = await authorize(web)
+    user = await web.ctx.store.find_user_by_email("default", "ada@example.test")
+    await web.ctx.store.replace_user(replace(user, disabled=True))
+    assert_oauth_error(await exchange(web, "web", got), 400, "invalid_grant")
+
+
 async def test_revoking_a_refresh_token_revokes_its_family(web):
     _, body = await _tokens(web)
     response = await web.http.post(

@@ -9,6 +9,7 @@ Check steps, each one rule; every failure is ``invalid_grant`` (RFC 6749 §5.2):
 4. ``fresh`` — younger than its lifetime (60 s by default);
 5. ``same_redirect_uri`` — identical to the one of the authorization request (§4.1.3);
 6. ``pkce`` — ``BASE64URL(SHA256(code_verifier)) == code_challenge`` (RFC 7636 §4.6);
+   then the user must still be enabled;
 7. redeem: ONE transaction marks the code consumed (compare-and-set) and creates the family
    with its first refresh token; losing that race is a replay (step 2).
 """
@@ -72,6 +73,9 @@ async def authorization_code_grant(
     if redirect_uri is None or not constant_time_equals(redirect_uri, code.redirect_uri):
         raise InvalidGrant("redirect_uri does not match the authorization request")
     check_verifier(single(form, "code_verifier"), code.code_challenge)
+    user = await ctx.store.get_user(tenant_id, code.user_id)
+    if user is None or user.disabled:
+        raise InvalidGrant(_INVALID)  # disabled since the login: nothing more is issued
 
     family = RefreshFamily(
         family_id=code.family_id,
