@@ -10,7 +10,7 @@ the feed drop them too.
 from __future__ import annotations
 
 from tessera.server.context import ServerContext
-from tessera.server.endpoints.revocation import deny_jti
+from tessera.server.denial import deny_jti
 
 __all__ = ["revoke_family"]
 

@@ -12,6 +12,7 @@ per account and per client address (:mod:`tessera.server.throttle`).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from starlette.requests import Request
@@ -32,6 +33,7 @@ from tessera.server.endpoints.authorize import error_page, proceed
 from tessera.server.endpoints.common import context, known_tenant
 from tessera.server.forms import read_form, single
 from tessera.server.interaction import (
+    binding_cookie,
     check_origin,
     csrf_token,
     current_session,
@@ -80,8 +82,6 @@ async def _login_page(
     retry_after: int | None = None,
     status: int = 200,
 ) -> Response:
-    from tessera.server.interaction import binding_cookie  # noqa: PLC0415 - tiny helper
-
     binding = request.cookies.get(binding_cookie(ctx), "")
     return ctx.pages.render(
         "login.html",
@@ -178,8 +178,6 @@ async def _attempt_login(
             status=401,
         )
     if upgraded is not None:
-        from dataclasses import replace  # noqa: PLC0415
-
         await ctx.store.replace_user(replace(user, password_hash=upgraded, updated_at=now))
     await ctx.throttle.record_success(tenant_id, email, ip, now)
     # The browser's previous session (maybe another user's) ends: one login per cookie.
@@ -232,8 +230,6 @@ async def consent_endpoint(request: Request) -> Response:
     if session is None or client is None or client.disabled:
         return error_page(ctx, tenant_id, InvalidRequest("your sign-in has ended; start again"))
     if request.method == "GET":
-        from tessera.server.interaction import binding_cookie  # noqa: PLC0415
-
         user = await ctx.store.get_user(tenant_id, session.user_id)
         return ctx.pages.render(
             "consent.html",

@@ -14,6 +14,7 @@ so a cross-site link cannot log anyone out.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -71,8 +72,6 @@ async def _target(
 
 def _finish(ctx: ServerContext, tenant_id: str, uri: str | None, state: str | None) -> Response:
     if uri is not None:
-        from urllib.parse import urlencode, urlsplit  # noqa: PLC0415
-
         query = urlencode({"state": state} if state else {})
         joiner = "&" if urlsplit(uri).query else "?"
         response = redirect(f"{uri}{joiner}{query}" if query else uri)

@@ -3,42 +3,26 @@
 Steps: known tenant → strict form → client authentication → ``token`` present → inspect →
 the token belongs to the caller (§2.1) → revoke: a JWT's ``jti`` is denied until its
 ``exp``; an opaque token is deleted (and its ``jti`` denied, so caches drop it). Every
-revocation is published on the event bus. An invalid or unknown token still gets 200
+revocation is published on the event bus. A refresh token revokes its whole family
+(DESIGN.md; §2.1 "SHOULD also invalidate"). An invalid or unknown token still gets 200
 (§2.2): revocation must not become a token-validity oracle.
 """
 
 from __future__ import annotations
 
-import structlog
 from starlette.responses import Response
 
 from tessera.errors import UnauthorizedClient
-from tessera.events.bus import RevocationEvent
 from tessera.server.context import ServerContext
+from tessera.server.denial import deny_jti
 from tessera.server.endpoints.common import Form, client_endpoint, required
+from tessera.server.families import revoke_family
+from tessera.server.grants.user_tokens import refresh_hash
 from tessera.server.inspection import TokenFacts, inspect_token
 from tessera.server.responses import NO_STORE
 from tessera.storage.records import Client
 
-__all__ = ["deny_jti", "revocation_endpoint", "revoke_facts"]
-
-_log = structlog.get_logger("tessera.server")
-
-
-async def deny_jti(
-    ctx: ServerContext, tenant_id: str, jti: str, expires_at: float, now: float
-) -> bool:
-    """Deny ``jti`` in the database, then publish it; True when newly denied."""
-    # Verifiers accept a token until exp + their leeway: deny it at least that long.
-    until = expires_at + ctx.settings.clock_skew
-    newly = await ctx.store.revoke_jti(tenant_id, jti, expires_at=until, now=now)
-    try:
-        await ctx.bus.publish(RevocationEvent("jti", tenant_id, jti, until, issued_at=now))
-    except Exception:  # noqa: BLE001 - the feed is down: the database already holds it
-        # Introspection sees the revocation at once; verifiers following the feed see its
-        # silence and fail closed after max_staleness. The caller's revocation succeeded.
-        _log.warning("revocation stored but not published", tenant_id=tenant_id, jti=jti)
-    return newly
+__all__ = ["revocation_endpoint", "revoke_facts"]
 
 
 async def revoke_facts(ctx: ServerContext, tenant_id: str, facts: TokenFacts, now: float) -> bool:
@@ -52,9 +36,6 @@ async def _revoke_refresh(
     ctx: ServerContext, tenant_id: str, client: Client, token: str, now: float
 ) -> None:
     """DESIGN.md: revoking a refresh token revokes its family (RFC 7009 §2.1 "SHOULD")."""
-    from tessera.server.families import revoke_family  # noqa: PLC0415 - families imports us
-    from tessera.server.grants.user_tokens import refresh_hash  # noqa: PLC0415 - same cycle
-
     found = await ctx.store.get_refresh(refresh_hash(token))
     if found is None or found[1].tenant_id != tenant_id:
         return
