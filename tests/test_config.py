@@ -270,3 +270,26 @@ def test_secrets_not_in_repr():
     s = load_settings(kek="A" * 43, pepper="pepper-value-123")
     assert "pepper-value-123" not in repr(s)
     assert "A" * 43 not in repr(s)
+
+
+def test_user_flow_defaults_match_design():
+    s = load_settings()
+    assert (s.refresh_idle_ttl, s.refresh_absolute_ttl) == (8 * 3600, 30 * 86400)
+    assert (s.code_ttl, s.refresh_grace_period, s.access_token_ttl_user) == (60, 5, 600)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "rule"),
+    [
+        ({"refresh_idle_ttl": 7200, "refresh_absolute_ttl": 3600}, "refresh_idle_ttl"),
+        ({"code_ttl": 601}, "code_ttl"),
+        ({"refresh_grace_period": 61}, "refresh_grace_period"),
+        ({"login_backoff_after": 10, "login_account_lockout": 10}, "login_backoff_after"),
+        ({"login_ip_backoff_after": 50, "login_ip_lockout": 50}, "login_ip_backoff_after"),
+        ({"password_memory_kib": 1024}, "password_memory_kib"),
+    ],
+)
+def test_user_flow_settings_out_of_range_are_refused(overrides, rule):
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(**overrides)
+    assert rule in str(caught.value)

@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     # `login_account_lockout` failures (per account) or `login_ip_lockout` (per client IP)
     # the key is locked for `login_lockout_seconds`.
     login_backoff_after: int = Field(3, ge=1, le=100)
+    # The same backoff per client address, from a higher count: many people share one (NAT).
+    login_ip_backoff_after: int = Field(20, ge=1, le=100_000)
     login_account_lockout: int = Field(10, ge=2, le=1000)
     login_ip_lockout: int = Field(50, ge=2, le=100_000)
     login_window: int = Field(900, ge=60, le=86400)
@@ -120,6 +122,8 @@ class Settings(BaseSettings):
             raise ValueError("refresh_idle_ttl must not exceed refresh_absolute_ttl")
         if self.login_backoff_after >= self.login_account_lockout:
             raise ValueError("login_backoff_after must be below login_account_lockout")
+        if self.login_ip_backoff_after >= self.login_ip_lockout:
+            raise ValueError("login_ip_backoff_after must be below login_ip_lockout")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("tls_cert and tls_key go together")
         return self

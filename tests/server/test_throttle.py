@@ -33,7 +33,7 @@ T0 = 1_700_000_000.0
 TENANT = "acme"
 EMAIL = "alice@example.com"
 IP = "192.0.2.10"
-BACKOFF_AFTER, ACCOUNT_LOCKOUT, IP_LOCKOUT = 3, 6, 12
+BACKOFF_AFTER, ACCOUNT_LOCKOUT, IP_BACKOFF_AFTER, IP_LOCKOUT = 3, 6, 8, 12
 WINDOW, LOCKOUT = 900, 600
 
 
@@ -87,6 +87,7 @@ async def throttle(backend) -> AsyncIterator[LoginThrottle]:
     settings = Settings(
         login_backoff_after=BACKOFF_AFTER,
         login_account_lockout=ACCOUNT_LOCKOUT,
+        login_ip_backoff_after=IP_BACKOFF_AFTER,
         login_ip_lockout=IP_LOCKOUT,
         login_window=WINDOW,
         login_lockout_seconds=LOCKOUT,
@@ -208,11 +209,18 @@ async def test_ip_lockout_across_accounts(throttle):
     assert await _retry_after(throttle, T0 + LOCKOUT, email="someone-new@example.com") == 0
 
 
-async def test_ip_has_no_backoff_below_its_lockout(throttle):
-    """Shared addresses (NAT): a few typos by several people do not slow everyone."""
-    for i in range(IP_LOCKOUT - 1):
+async def test_ip_backs_off_only_from_its_own_higher_count(throttle):
+    """Shared addresses (NAT): a few typos by several people do not slow everyone; many
+    failures from one address do, across accounts, before its lockout."""
+    for i in range(IP_BACKOFF_AFTER - 1):
         await _fail(throttle, 1, T0, email=f"user{i}@example.com")
     assert await _retry_after(throttle, T0, email="someone-new@example.com") == 0
+    await _fail(throttle, 1, T0, email="one-more@example.com")
+    assert await _retry_after(throttle, T0, email="someone-new@example.com") == 1
+    await _fail(throttle, 2, T0, email="and-more@example.com")
+    assert await _retry_after(throttle, T0, email="someone-new@example.com") == 4
+    # Another address is not slowed.
+    assert await _retry_after(throttle, T0, email="someone-new@example.com", ip="198.51.100.7") == 0
 
 
 # ------------------------------------------------------------------------------ success

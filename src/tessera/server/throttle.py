@@ -6,10 +6,10 @@ NIST SP 800-63B §5.2.2 asks for rate limiting of failed attempts; here:
 
 * a key's failures keep counting while each comes within ``login_window`` seconds of the
   previous one; a quiet window clears them;
-* after ``login_backoff_after`` failures of an *account*, the next attempt waits
-  2**(n - backoff_after) s after the last failure (1, 2, 4 … capped at 60 s). Addresses get
-  no backoff: many people share one (NAT), and the address limit is a ceiling on one
-  source's guessing across accounts, not a speed limit;
+* after ``login_backoff_after`` failures of an account, the next attempt waits
+  2**(n - backoff_after) s after the last failure (1, 2, 4 … capped at 60 s). An address
+  backs off the same way, but only from ``login_ip_backoff_after`` failures (20): many
+  people share one (NAT), so a few typos there must not slow everyone down;
 * at ``login_account_lockout`` (account) or ``login_ip_lockout`` (address) failures the key
   is locked for ``login_lockout_seconds`` after the last failure.
 
@@ -126,10 +126,11 @@ class LoginThrottle:
         ip_lockout: int,
         window: int,
         lockout_seconds: int,
+        ip_backoff_after: int | None = None,
     ) -> None:
         self._backend = backend
         self._account = KeyPolicy(window, account_lockout, lockout_seconds, backoff_after)
-        self._ip = KeyPolicy(window, ip_lockout, lockout_seconds)
+        self._ip = KeyPolicy(window, ip_lockout, lockout_seconds, ip_backoff_after)
 
     @classmethod
     def from_settings(cls, settings: Settings, backend: ThrottleBackend) -> LoginThrottle:
@@ -140,6 +141,7 @@ class LoginThrottle:
             ip_lockout=settings.login_ip_lockout,
             window=settings.login_window,
             lockout_seconds=settings.login_lockout_seconds,
+            ip_backoff_after=settings.login_ip_backoff_after,
         )
 
     def _keys(self, tenant: str, email: str, ip: str) -> tuple[str, str]:
