@@ -195,9 +195,11 @@ def tenants_list(config: ConfigOption = None, as_json: JsonOption = False) -> No
 
 
 def register(app: typer.Typer, keys_app: typer.Typer) -> None:
+    from tessera.cli_bff import bff  # noqa: PLC0415
     from tessera.cli_clients import clients_commands, keys_commands, tokens_commands  # noqa: PLC0415
 
     app.command()(serve)
+    app.command()(bff)
     app.add_typer(db_app, name="db")
     app.add_typer(tenants_app, name="tenants")
     app.add_typer(clients_app, name="clients")

@@ -17,7 +17,9 @@ their input into logs or responses).
     ├── StorageError                      storage_error
     │   ├── ConflictError                 conflict
     │   ├── NotFoundError                 not_found
-    │   └── SchemaOutdated                schema_outdated
+    │   ├── SchemaOutdated                schema_outdated
+    │   └── SealedDataInvalid             sealed_data_invalid
+    ├── LoginRefused                      login_refused
     ├── InvalidCredentials                invalid_credentials
     ├── LoginThrottled                    login_throttled
     ├── ProtocolError                     protocol_error (subclasses: the RFC code)
@@ -87,6 +89,7 @@ __all__ = [
     "InvalidTarget",
     "InvalidType",
     "IssuedInFuture",
+    "LoginRefused",
     "LoginThrottled",
     "MalformedToken",
     "MissingClaim",
@@ -94,6 +97,7 @@ __all__ = [
     "ProtocolError",
     "RevocationFeedStale",
     "SchemaOutdated",
+    "SealedDataInvalid",
     "SigningError",
     "StorageError",
     "TesseraError",
@@ -207,6 +211,18 @@ class LoginThrottled(TesseraError):
     def __init__(self, message: str, *, retry_after: int, **fields: object) -> None:
         super().__init__(message, retry_after=retry_after, **fields)
         self.retry_after = retry_after
+
+
+class SealedDataInvalid(StorageError):
+    """A sealed blob does not open: tampered, moved to another row, or sealed under another key."""
+
+    code = "sealed_data_invalid"
+
+
+class LoginRefused(TesseraError):
+    """The authorization server refused a BFF's code, refresh or ID token."""
+
+    code = "login_refused"
 
 
 class ProtocolError(TesseraError):
