@@ -146,6 +146,8 @@ async def callback_endpoint(request: Request) -> Response:
         return _clear_login(state.error(request, exc.status, exc.error), state)
     except LoginRefused:
         return _clear_login(state.error(request, 400, "login_refused"), state)
+    except FetchError:
+        return _clear_login(state.error(request, 502, "authorization_server_unavailable"), state)
     except TesseraError:
         return _clear_login(state.error(request, 400, "id_token_invalid"), state)
     # A NEW session id at every login (no fixation); an older session of this browser ends.
