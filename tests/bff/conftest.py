@@ -43,6 +43,7 @@ class Upstream:
     verifier: Verifier | None = None
     calls: int = 0
     last_authorization: str | None = None
+    last_headers: dict[str, str] | None = None
     tokens_seen: set[str] | None = None
 
     def app(self, clock: FakeClock) -> Starlette:
@@ -50,6 +51,7 @@ class Upstream:
             self.calls += 1
             header = request.headers.get("authorization", "")
             self.last_authorization = header
+            self.last_headers = dict(request.headers)
             token = header.removeprefix("Bearer ")
             assert self.verifier is not None
             try:

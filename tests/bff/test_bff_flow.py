@@ -45,6 +45,15 @@ async def test_proxy_attaches_the_access_token_and_drops_upstream_cookies(env):
     assert response.json()["sub"] == (await env.session())["sub"]
     assert env.upstream.last_authorization.startswith("Bearer eyJ")
     assert "set-cookie" not in response.headers
+    # Only allowlisted headers go upstream: never the browser's cookies or its Origin.
+    sent = env.upstream.last_headers
+    assert "cookie" not in sent
+    assert "x-forwarded-host" not in sent
+    evil = await env.browser.get(
+        f"{BFF}/api/data/me", headers={"X-Forwarded-Host": "evil.test", "Host": "evil.test"}
+    )
+    assert evil.status_code in (200, 400, 404)
+    assert "evil.test" not in str(env.upstream.last_headers)
 
 
 async def test_proxy_passes_large_responses_through(env):
