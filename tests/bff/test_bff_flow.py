@@ -253,3 +253,15 @@ async def test_logout_is_post_only(env):
     response = await env.browser.get(f"{BFF}/bff/logout")
     assert response.status_code in (404, 405)
     assert (await env.session())["authenticated"] is True
+
+
+async def test_a_failing_session_store_is_a_503_not_a_500(env):
+    await env.login()
+    await env.app.state.bff.sessions.store.close()
+    for response in (
+        await env.browser.get(f"{BFF}/bff/session"),
+        await env.browser.get(f"{BFF}/api/data/me"),
+        await env.browser.get(f"{BFF}/bff/login"),
+    ):
+        assert response.status_code == 503, response.text
+        assert response.json() == {"error": "session_store_unavailable"}

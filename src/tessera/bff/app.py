@@ -41,7 +41,7 @@ from tessera.bff.session_manager import Sessions, session_hash
 from tessera.bff.session_store import TokenSealer, open_session_store
 from tessera.bff.sessions import BffSession, PendingLogin, SessionStore, SessionTokens
 from tessera.bff.state import BffState
-from tessera.errors import FetchError, TesseraError
+from tessera.errors import FetchError, StorageError, TesseraError
 from tessera.jose.b64 import b64url_decode
 from tessera.jose.claims import Claims
 from tessera.keys.sealing import load_or_create_secret_file
@@ -261,6 +261,12 @@ class _PageHeaders:
         await self.app(scope, receive, sending)
 
 
+async def _unavailable(_request: Request, exc: Exception) -> Response:
+    """The session store or the authorization server is down: 503, never a 500 with a trace."""
+    code = "session_store_unavailable" if isinstance(exc, StorageError) else "upstream_unavailable"
+    return json_response({"error": code}, 503)
+
+
 def _session_key(settings: BffSettings) -> bytes:
     if settings.session_key:
         return b64url_decode(settings.session_key)
@@ -319,7 +325,11 @@ def build_bff_app(
         ),
         Mount("/", StaticFiles(directory=static, html=True)),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={StorageError: _unavailable, FetchError: _unavailable},
+    )
     app.add_middleware(_PageHeaders)
     return app
 
