@@ -22,6 +22,8 @@ their input into logs or responses).
     ├── LoginRefused                      login_refused
     ├── InvalidCredentials                invalid_credentials
     ├── LoginThrottled                    login_throttled
+    ├── NotAMember                        not_a_member
+    ├── ActionNotAllowed                  action_not_allowed
     ├── ProtocolError                     protocol_error (subclasses: the RFC code)
     │   ├── InvalidRequest                invalid_request
     │   ├── InvalidClient                 invalid_client
@@ -68,6 +70,7 @@ This module imports nothing of Tessera's, so every layer (``jose`` included) may
 from __future__ import annotations
 
 __all__ = [
+    "ActionNotAllowed",
     "AlgorithmNotAllowed",
     "ClaimError",
     "ConfigurationError",
@@ -93,6 +96,7 @@ __all__ = [
     "LoginThrottled",
     "MalformedToken",
     "MissingClaim",
+    "NotAMember",
     "NotFoundError",
     "ProtocolError",
     "RevocationFeedStale",
@@ -223,6 +227,21 @@ class LoginRefused(TesseraError):
     """The authorization server refused a BFF's code, refresh or ID token."""
 
     code = "login_refused"
+
+
+class NotAMember(TesseraError):
+    """The application's records do not make the subject a member of the tenant (403).
+
+    Raised whatever the token's ``tenant_id`` claim says: a claim is only a hint.
+    """
+
+    code = "not_a_member"
+
+
+class ActionNotAllowed(TesseraError):
+    """No scope granted to the principal maps to the action the endpoint needs (403)."""
+
+    code = "action_not_allowed"
 
 
 class ProtocolError(TesseraError):
