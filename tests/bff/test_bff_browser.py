@@ -41,15 +41,14 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from required import CHROMIUM, require_browser
 from served import TESSERA, Served, free_port, wait_healthy
-from shared_data import IN_CI
 from tessera.bff.session_manager import session_hash
 from tessera.bff.session_store import SqliteSessionStore, TokenSealer
 from tessera.bff.sessions import BffSession
 from tessera.jose.b64 import b64url_encode
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
 API = "https://api.example.test"
 EMAIL = "ada@example.test"
 PASSWORD = "correct horse battery staple"
@@ -65,19 +64,10 @@ MIB = 1024 * 1024
 pytestmark = pytest.mark.timeout(60)
 
 
-def _unavailable(reason: str) -> None:
-    if IN_CI:
-        pytest.fail(reason + " (CI must run the browser test)", pytrace=False)
-    pytest.skip(reason)
-
-
 def _sync_playwright() -> Any:
-    try:
-        from playwright.sync_api import sync_playwright  # noqa: PLC0415 - optional tool
-    except ImportError as exc:
-        _unavailable(f"playwright is not installed: {exc}")
-    if not CHROMIUM.is_file():
-        _unavailable(f"no Chromium at {CHROMIUM}")
+    require_browser()
+    from playwright.sync_api import sync_playwright  # noqa: PLC0415 - optional tool, checked just above
+
     return sync_playwright
 
 

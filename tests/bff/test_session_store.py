@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from shared_data import IN_CI
+from required import REDIS_URL, redis_client
 from tessera.bff import session_redis, session_sqlite
 from tessera.bff.session_store import (
     RedisSessionStore,
@@ -35,7 +35,6 @@ from tessera.bff.session_store import (
 from tessera.bff.sessions import BffSession, PendingLogin, SessionStore, SessionTokens
 from tessera.errors import ConfigurationError, StorageError
 
-REDIS_URL = os.environ.get("TESSERA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 # Not round: the fractions check that times survive storage bit for bit.
 T0 = float(int(time.time()) + 86_400) + 0.123456789
 HOUR = 3600.0
@@ -103,16 +102,7 @@ _TABLES = {"session": ("bff_sessions", "session_hash"), "pending": ("bff_pending
 
 
 async def _redis_client() -> aioredis.Redis:
-    client = aioredis.from_url(REDIS_URL, decode_responses=False)
-    try:
-        await client.ping()
-    except (OSError, aioredis.RedisError) as exc:
-        await client.aclose()
-        message = f"Redis unavailable at {REDIS_URL}: {exc!r}"
-        if IN_CI:
-            pytest.fail(message + " (CI must run the Redis tests)", pytrace=False)
-        pytest.skip(message)
-    return client
+    return await redis_client(decode_responses=False)
 
 
 async def _delete_keys(client: aioredis.Redis, prefix: str) -> None:

@@ -23,17 +23,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
 
+from required import CHROMIUM, require_browser
 from served import TESSERA, Served, free_port, tessera_serve
-from shared_data import IN_CI
 
-CHROMIUM = Path("/usr/bin/chromium")
 API = "https://api.example.test"
 EMAIL = "ada@example.test"
 PASSWORD = "correct horse battery staple"
@@ -43,19 +41,10 @@ SESSION_COOKIE = "tessera-session-default"  # loopback http: no __Host- prefix (
 pytestmark = pytest.mark.timeout(60)
 
 
-def _unavailable(reason: str) -> None:
-    if IN_CI:
-        pytest.fail(reason + " (CI must run the browser test)", pytrace=False)
-    pytest.skip(reason)
-
-
 def _playwright() -> Any:
-    try:
-        from playwright.async_api import async_playwright  # noqa: PLC0415 - optional tool
-    except ImportError as exc:
-        _unavailable(f"playwright is not installed: {exc}")
-    if not CHROMIUM.is_file():
-        _unavailable(f"no Chromium at {CHROMIUM}")
+    require_browser()
+    from playwright.async_api import async_playwright  # noqa: PLC0415 - optional tool, checked just above
+
     return async_playwright
 
 

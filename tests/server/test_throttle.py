@@ -8,7 +8,6 @@ is set: there it fails. Time is a fake ``now``; nothing sleeps.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import secrets
 from collections.abc import AsyncIterator
@@ -16,7 +15,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from shared_data import IN_CI
+from required import REDIS_URL, redis_client
 from tessera.config import Settings
 from tessera.errors import LoginThrottled
 from tessera.server.throttle import (
@@ -28,7 +27,6 @@ from tessera.server.throttle import (
     make_throttle,
 )
 
-REDIS_URL = os.environ.get("TESSERA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 T0 = 1_700_000_000.0
 TENANT = "acme"
 EMAIL = "alice@example.com"
@@ -38,16 +36,7 @@ WINDOW, LOCKOUT = 900, 600
 
 
 async def _redis_client() -> aioredis.Redis:
-    client = aioredis.from_url(REDIS_URL, decode_responses=True)
-    try:
-        await client.ping()
-    except (OSError, aioredis.RedisError) as exc:
-        await client.aclose()
-        message = f"Redis unavailable at {REDIS_URL}: {exc!r}"
-        if IN_CI:
-            pytest.fail(message + " (CI must run the Redis tests)", pytrace=False)
-        pytest.skip(message)
-    return client
+    return await redis_client(decode_responses=True)
 
 
 async def _delete_keys(client: aioredis.Redis, prefix: str) -> None:
