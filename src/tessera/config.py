@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, model_validator
@@ -23,7 +23,10 @@ from pydantic_settings import (
 from tessera.errors import ConfigurationError
 from tessera.hosts import is_loopback_host
 
-__all__ = ["Settings", "is_loopback_host", "load_settings"]
+__all__ = ["Settings", "is_loopback_host", "load_from_sources", "load_settings"]
+
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
 
 class Settings(BaseSettings):
@@ -153,27 +156,41 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     Precedence: overrides (CLI flags) > ``TESSERA_*`` environment > TOML file > defaults;
     the merged result is validated once, so the sources may complete each other.
     """
+    return load_from_sources(Settings, config_file, overrides)
+
+
+def load_from_sources(
+    settings_cls: type[SettingsT], config_file: Path | None, overrides: dict[str, Any]
+) -> SettingsT:
+    """``settings_cls`` from overrides > its environment prefix > a TOML file > defaults.
+
+    Shared by the server's and the BFF's settings; errors are one ConfigurationError naming
+    the setting and the rule.
+    """
     if config_file is not None and not config_file.is_file():
         raise ConfigurationError(f"config file {config_file} does not exist")
 
-    class _Sourced(Settings):
-        @classmethod
-        def settings_customise_sources(
-            cls,
-            settings_cls: type[BaseSettings],
-            init_settings: PydanticBaseSettingsSource,
-            env_settings: PydanticBaseSettingsSource,
-            dotenv_settings: PydanticBaseSettingsSource,  # noqa: ARG003 - not used by Tessera
-            file_secret_settings: PydanticBaseSettingsSource,  # noqa: ARG003 - not used
-        ) -> tuple[PydanticBaseSettingsSource, ...]:
-            sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-            if config_file is not None:
-                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
-            return tuple(sources)
+    def customise(
+        cls: type[BaseSettings],
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,  # noqa: ARG001 - not used by Tessera
+        file_secret_settings: PydanticBaseSettingsSource,  # noqa: ARG001 - not used
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        del cls
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if config_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
 
+    # A subclass only to choose the sources; the result is validated as settings_cls itself.
+    sourced_cls = type(
+        "_Sourced", (settings_cls,), {"settings_customise_sources": classmethod(customise)}
+    )
     try:
-        sourced = _Sourced(**{k: v for k, v in overrides.items() if v is not None})
-        return Settings.model_validate(sourced.model_dump())
+        sourced = sourced_cls(**{k: v for k, v in overrides.items() if v is not None})
+        return settings_cls.model_validate(sourced.model_dump())
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"cannot read config file {config_file}: {exc}") from None
     except ValidationError as exc:

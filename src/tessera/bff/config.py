@@ -6,20 +6,17 @@ default; a value outside its range is refused at start-up with a message naming 
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import (
     BaseSettings,
-    PydanticBaseSettingsSource,
     SettingsConfigDict,
-    TomlConfigSettingsSource,
 )
 
-from tessera.errors import ConfigurationError
+from tessera.config import load_from_sources
 from tessera.hosts import is_loopback_host
 
 __all__ = ["BffSettings", "load_bff_settings"]
@@ -103,30 +100,4 @@ class BffSettings(BaseSettings):
 
 def load_bff_settings(config_file: Path | None = None, **overrides: Any) -> BffSettings:
     """Overrides (CLI flags) > ``TESSERA_BFF_*`` environment > TOML file > defaults."""
-    if config_file is not None and not config_file.is_file():
-        raise ConfigurationError(f"config file {config_file} does not exist")
-
-    class _Sourced(BffSettings):
-        @classmethod
-        def settings_customise_sources(
-            cls,
-            settings_cls: type[BaseSettings],
-            init_settings: PydanticBaseSettingsSource,
-            env_settings: PydanticBaseSettingsSource,
-            dotenv_settings: PydanticBaseSettingsSource,  # noqa: ARG003 - not used
-            file_secret_settings: PydanticBaseSettingsSource,  # noqa: ARG003 - not used
-        ) -> tuple[PydanticBaseSettingsSource, ...]:
-            sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-            if config_file is not None:
-                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
-            return tuple(sources)
-
-    try:
-        sourced = _Sourced(**{k: v for k, v in overrides.items() if v is not None})
-        return BffSettings.model_validate(sourced.model_dump())
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigurationError(f"cannot read config file {config_file}: {exc}") from None
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())) or "settings"
-        raise ConfigurationError(f"{where}: {first['msg']}") from None
+    return load_from_sources(BffSettings, config_file, overrides)
