@@ -9,7 +9,7 @@ import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import RedisError
 
-from tessera.bff.session_sealing import SealedDataInvalid, TokenSealer, unreadable
+from tessera.bff.session_sealing import TokenSealer, open_pending, open_session, unreadable
 from tessera.bff.sessions import BffSession, PendingLogin
 from tessera.errors import StorageError
 
@@ -114,12 +114,9 @@ class RedisSessionStore:
             return None
         if not now < expires_at:
             return None
-        try:
-            tokens = self._sealer.open(sealed, session_hash)
-        except SealedDataInvalid:
-            unreadable("session")
-            return None
-        return BffSession(session_hash, subject, tokens, created_at, last_seen, expires_at)
+        return open_session(
+            self._sealer, session_hash, subject, sealed, (created_at, last_seen, expires_at)
+        )
 
     async def delete_session(self, session_hash: bytes) -> bool:
         try:
@@ -158,15 +155,7 @@ class RedisSessionStore:
         if record is None:
             unreadable("pending_login")
             return None
-        state, sealed, return_to, expires_at = record
-        if not now < expires_at:
-            return None
-        try:
-            nonce, verifier = self._sealer.open_login_secrets(sealed, login_hash)
-        except SealedDataInvalid:
-            unreadable("pending_login")
-            return None
-        return PendingLogin(login_hash, state, nonce, verifier, return_to, expires_at)
+        return open_pending(self._sealer, login_hash, record, now)
 
     async def purge(self, now: float) -> int:
         """Drop records already past ``now`` that Redis has not yet expired (≤ 1 s early)."""

@@ -11,10 +11,10 @@ import structlog
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from tessera.bff.sessions import SessionTokens
+from tessera.bff.sessions import BffSession, PendingLogin, SessionTokens
 from tessera.errors import ConfigurationError, SealedDataInvalid
 
-__all__ = ["SealedDataInvalid", "TokenSealer", "unreadable"]
+__all__ = ["SealedDataInvalid", "TokenSealer", "open_pending", "open_session", "unreadable"]
 
 _log = structlog.get_logger("tessera.bff")
 
@@ -107,3 +107,41 @@ def unreadable(kind: str) -> None:
 
 
 # ------------------------------------------------------------------------------ SQLite
+
+
+def open_session(
+    sealer: TokenSealer,
+    session_hash: bytes,
+    subject: str,
+    sealed: bytes,
+    times: tuple[float, float, float],
+) -> BffSession | None:
+    """A stored session back from its row, or None (logged) when its blob does not open.
+
+    ``times`` is (created_at, last_seen, expires_at)."""
+    try:
+        tokens = sealer.open(sealed, session_hash)
+    except SealedDataInvalid:
+        unreadable("session")
+        return None
+    return BffSession(session_hash, subject, tokens, *times)
+
+
+def open_pending(
+    sealer: TokenSealer,
+    login_hash: bytes,
+    record: tuple[str, bytes, str, float],
+    now: float,
+) -> PendingLogin | None:
+    """A taken pending login, or None when expired or its blob does not open (logged).
+
+    ``record`` is (state, sealed nonce and verifier, return_to, expires_at)."""
+    state, sealed, return_to, expires_at = record
+    if not now < expires_at:
+        return None
+    try:
+        nonce, verifier = sealer.open_login_secrets(sealed, login_hash)
+    except SealedDataInvalid:
+        unreadable("pending_login")
+        return None
+    return PendingLogin(login_hash, state, nonce, verifier, return_to, expires_at)

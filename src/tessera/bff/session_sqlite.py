@@ -9,7 +9,7 @@ from typing import Any
 
 import structlog
 
-from tessera.bff.session_sealing import SealedDataInvalid, TokenSealer, unreadable
+from tessera.bff.session_sealing import TokenSealer, open_pending, open_session
 from tessera.bff.sessions import BffSession, PendingLogin
 from tessera.errors import StorageError
 
@@ -113,12 +113,9 @@ class SqliteSessionStore:
         if row is None:
             return None
         subject, sealed, created_at, last_seen, expires_at = row
-        try:
-            tokens = self._sealer.open(sealed, session_hash)
-        except SealedDataInvalid:
-            unreadable("session")
-            return None
-        return BffSession(session_hash, subject, tokens, created_at, last_seen, expires_at)
+        return open_session(
+            self._sealer, session_hash, subject, sealed, (created_at, last_seen, expires_at)
+        )
 
     async def delete_session(self, session_hash: bytes) -> bool:
         try:
@@ -173,14 +170,7 @@ class SqliteSessionStore:
         if row is None:
             return None
         state, sealed, return_to, expires_at = row
-        if not now < expires_at:
-            return None
-        try:
-            nonce, verifier = self._sealer.open_login_secrets(sealed, login_hash)
-        except SealedDataInvalid:
-            unreadable("pending_login")
-            return None
-        return PendingLogin(login_hash, state, nonce, verifier, return_to, expires_at)
+        return open_pending(self._sealer, login_hash, (state, sealed, return_to, expires_at), now)
 
     async def purge(self, now: float) -> int:
         try:
