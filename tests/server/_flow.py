@@ -203,3 +203,11 @@ async def refresh(h: Harness, client_id: str, token: str, **form: str) -> httpx.
     return await token_request(
         h, client_id, grant_type="refresh_token", refresh_token=token, **form
     )
+
+
+async def tokens_for(h: Harness, client_id: str = "web", **extra: str) -> tuple[Authorized, Any]:
+    """Log in, get a code and redeem it: (the authorization, the token response body)."""
+    got = await authorize(h, client_id, **extra)
+    response = await exchange(h, client_id, got)
+    assert response.status_code == 200, response.text
+    return got, response.json()

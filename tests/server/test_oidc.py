@@ -21,6 +21,7 @@ from _flow import (
     pkce_pair,
     refresh,
     token_request,
+    tokens_for,
 )
 from _oauth import assert_oauth_error, verified_claims
 from harness import API
@@ -33,13 +34,6 @@ async def web(server):
     server.user = await add_user(server)
     await add_web_client(server)
     return server
-
-
-async def _tokens(h, client_id="web", **extra):
-    got = await authorize(h, client_id, **extra)
-    response = await exchange(h, client_id, got)
-    assert response.status_code == 200, response.text
-    return got, response.json()
 
 
 async def _id_claims(h, id_token: str, audience: str = "web") -> dict:
@@ -58,7 +52,7 @@ async def _id_claims(h, id_token: str, audience: str = "web") -> dict:
 
 
 async def test_id_token_claims_and_at_hash(web):
-    got, body = await _tokens(web)
+    got, body = await tokens_for(web)
     claims = await _id_claims(web, body["id_token"])
     assert claims["sub"] == web.user.user_id
     assert claims["nonce"] == got.nonce
@@ -76,7 +70,7 @@ async def test_id_token_claims_and_at_hash(web):
 
 
 async def test_refresh_id_token_has_no_nonce_and_keeps_auth_time(web):
-    _, body = await _tokens(web)
+    _, body = await tokens_for(web)
     web.clock.advance(100)
     again = (await refresh(web, "web", body["refresh_token"])).json()
     claims = await _id_claims(web, again["id_token"])
@@ -91,7 +85,7 @@ async def test_no_openid_scope_no_id_token(web):
 
 
 async def test_userinfo_returns_claims_by_scope(web):
-    _, body = await _tokens(web)
+    _, body = await tokens_for(web)
     response = await web.http.get(
         f"{web.issuer}/userinfo", headers={"Authorization": f"Bearer {body['access_token']}"}
     )
@@ -110,8 +104,8 @@ async def test_userinfo_returns_claims_by_scope(web):
     assert only.json() == {"sub": web.user.user_id}
 
 
-async def test_userinfo_refuses_bad_tokens(web):
-    _, body = await _tokens(web)
+async def test_userinfo_refuses_badtokens_for(web):
+    _, body = await tokens_for(web)
     cases = [
         ({}, 401),
         ({"Authorization": "Bearer garbage"}, 401),
@@ -142,7 +136,7 @@ async def test_userinfo_refuses_bad_tokens(web):
 
 
 async def test_userinfo_refuses_revoked_access_token(web):
-    _, body = await _tokens(web)
+    _, body = await tokens_for(web)
     await web.http.post(
         f"{web.issuer}/revoke",
         data={"token": body["refresh_token"]},
@@ -292,7 +286,7 @@ async def test_require_par_refuses_front_channel_requests(server):
 
 
 async def test_rp_initiated_logout_ends_session_and_revokes_the_family(web):
-    got, body = await _tokens(web)
+    got, body = await tokens_for(web)
     response = await web.http.get(
         f"{web.issuer}/logout",
         params={
@@ -315,7 +309,7 @@ async def test_rp_initiated_logout_ends_session_and_revokes_the_family(web):
     "uri", ["https://evil.test/", BYE + "/", BYE + "?x=1", "https://app.example.test/callback"]
 )
 async def test_logout_never_redirects_to_an_unregistered_uri(web, uri):
-    _, body = await _tokens(web)
+    _, body = await tokens_for(web)
     response = await web.http.get(
         f"{web.issuer}/logout",
         params={"id_token_hint": body["id_token"], "post_logout_redirect_uri": uri},
@@ -327,7 +321,7 @@ async def test_logout_never_redirects_to_an_unregistered_uri(web, uri):
 
 
 async def test_logout_with_a_forged_hint_is_refused(web):
-    _, body = await _tokens(web)
+    _, body = await tokens_for(web)
     forged = body["id_token"][:-4] + ("AAAA" if body["id_token"][-4:] != "AAAA" else "BBBB")
     response = await web.http.get(
         f"{web.issuer}/logout",
@@ -338,7 +332,7 @@ async def test_logout_with_a_forged_hint_is_refused(web):
 
 
 async def test_logout_without_hint_asks_for_confirmation_with_csrf(web):
-    _, body = await _tokens(web)
+    _, body = await tokens_for(web)
     page = await web.http.get(f"{web.issuer}/logout")
     assert page.status_code == 200
     assert page.headers["x-frame-options"] == "DENY"

@@ -15,6 +15,7 @@ from _flow import (
     exchange,
     refresh,
     token_request,
+    tokens_for,
 )
 from _oauth import assert_oauth_error
 from structlog.testing import capture_logs
@@ -29,13 +30,6 @@ async def web(server):
     return server
 
 
-async def _tokens(h, client_id="web", **extra):
-    got = await authorize(h, client_id, **extra)
-    response = await exchange(h, client_id, got)
-    assert response.status_code == 200, response.text
-    return got, response.json()
-
-
 async def _is_denied(h, access_token: str) -> bool:
     jti = peek_unverified_claims(access_token)["jti"]
     return await h.ctx.store.is_revoked("default", jti, now=h.clock.now)
@@ -44,8 +38,8 @@ async def _is_denied(h, access_token: str) -> bool:
 # --- authorization codes --------------------------------------------------------------------
 
 
-async def test_code_redeemed_twice_is_refused_and_revokes_the_first_tokens(web):
-    got, first = await _tokens(web)
+async def test_code_redeemed_twice_is_refused_and_revokes_the_firsttokens_for(web):
+    got, first = await tokens_for(web)
     again = await exchange(web, "web", got)
     assert_oauth_error(again, 400, "invalid_grant")
     assert await _is_denied(web, first["access_token"])
@@ -146,7 +140,7 @@ async def test_wrong_client_secret_is_invalid_client(web):
 async def test_public_client_uses_pkce_and_client_id_only(server):
     await add_user(server)
     await add_web_client(server, "spa", public=True)
-    _got, body = await _tokens(server, "spa")
+    _got, body = await tokens_for(server, "spa")
     assert "refresh_token" in body
     assert (await refresh(server, "spa", body["refresh_token"])).status_code == 200
     cc = await token_request(server, "spa", grant_type="client_credentials")
@@ -172,7 +166,7 @@ async def test_confidential_client_cannot_pose_as_public(web):
 
 
 async def test_refresh_rotates_every_time_and_issues_a_new_access_token(web):
-    _, body = await _tokens(web)
+    _, body = await tokens_for(web)
     seen = {body["refresh_token"]}
     current = body
     for _ in range(3):
@@ -189,7 +183,7 @@ async def test_refresh_rotates_every_time_and_issues_a_new_access_token(web):
 
 
 async def test_reuse_after_the_grace_window_revokes_the_family(web):
-    _, body = await _tokens(web)
+    _, body = await tokens_for(web)
     second = (await refresh(web, "web", body["refresh_token"])).json()
     web.clock.advance(web.ctx.settings.refresh_grace_period + 1)
     assert_oauth_error(await refresh(web, "web", body["refresh_token"]), 400, "invalid_grant")
@@ -200,7 +194,7 @@ async def test_reuse_after_the_grace_window_revokes_the_family(web):
 
 
 async def test_retry_within_the_grace_window_gets_the_same_successor(web):
-    _, body = await _tokens(web)
+    _, body = await tokens_for(web)
     first = (await refresh(web, "web", body["refresh_token"])).json()
     web.clock.advance(2)
     retry = await refresh(web, "web", body["refresh_token"])
@@ -211,7 +205,7 @@ async def test_retry_within_the_grace_window_gets_the_same_successor(web):
 
 
 async def test_parent_is_reuse_once_its_successor_was_used(web):
-    _, body = await _tokens(web)
+    _, body = await tokens_for(web)
     first = (await refresh(web, "web", body["refresh_token"])).json()
     second = (await refresh(web, "web", first["refresh_token"])).json()
     assert_oauth_error(await refresh(web, "web", body["refresh_token"]), 400, "invalid_grant")
@@ -224,7 +218,7 @@ async def test_grace_window_zero_makes_every_second_use_reuse(server, tmp_path):
     )
     await add_user(server)
     await add_web_client(server)
-    _, body = await _tokens(server)
+    _, body = await tokens_for(server)
     first = (await refresh(server, "web", body["refresh_token"])).json()
     assert_oauth_error(await refresh(server, "web", body["refresh_token"]), 400, "invalid_grant")
     assert_oauth_error(await refresh(server, "web", first["refresh_token"]), 400, "invalid_grant")
@@ -232,7 +226,7 @@ async def test_grace_window_zero_makes_every_second_use_reuse(server, tmp_path):
 
 async def test_grace_retry_is_only_for_the_same_client(web):
     await add_web_client(web, "other")
-    _, body = await _tokens(web)
+    _, body = await tokens_for(web)
     assert (await refresh(web, "web", body["refresh_token"])).status_code == 200
     stolen = await refresh(web, "other", body["refresh_token"])
     assert_oauth_error(stolen, 400, "invalid_grant")
@@ -241,13 +235,13 @@ async def test_grace_retry_is_only_for_the_same_client(web):
 
 async def test_refresh_token_of_client_a_is_useless_to_client_b(web):
     await add_web_client(web, "other")
-    _, body = await _tokens(web)
+    _, body = await tokens_for(web)
     assert_oauth_error(await refresh(web, "other", body["refresh_token"]), 400, "invalid_grant")
     assert (await refresh(web, "web", body["refresh_token"])).status_code == 200
 
 
 async def test_scope_can_shrink_never_grow(web):
-    _, body = await _tokens(web)
+    _, body = await tokens_for(web)
     grown = await refresh(web, "web", body["refresh_token"], scope="openid data:write")
     assert_oauth_error(grown, 400, "invalid_scope")
     shrunk = await refresh(web, "web", body["refresh_token"], scope="data:read")
@@ -260,13 +254,13 @@ async def test_scope_can_shrink_never_grow(web):
 
 
 async def test_idle_lifetime_ends_an_unused_refresh_token(web):
-    _, body = await _tokens(web)
+    _, body = await tokens_for(web)
     web.clock.advance(web.ctx.settings.refresh_idle_ttl)
     assert_oauth_error(await refresh(web, "web", body["refresh_token"]), 400, "invalid_grant")
 
 
 async def test_absolute_lifetime_ends_the_family_despite_use(web):
-    _, body = await _tokens(web)
+    _, body = await tokens_for(web)
     token = body["refresh_token"]
     step = web.ctx.settings.refresh_idle_ttl - 60
     elapsed = 0
@@ -281,7 +275,7 @@ async def test_absolute_lifetime_ends_the_family_despite_use(web):
 
 
 async def test_disabled_user_cannot_refresh(web):
-    _, body = await _tokens(web)
+    _, body = await tokens_for(web)
     user = await web.ctx.store.find_user_by_email("default", "ada@example.test")
     await web.ctx.store.replace_user(replace(user, disabled=True))
     assert_oauth_error(await refresh(web, "web", body["refresh_token"]), 400, "invalid_grant")
@@ -295,7 +289,7 @@ async def test_disabled_user_code_is_not_redeemed(web):
 
 
 async def test_revoking_a_refresh_token_revokes_its_family(web):
-    _, body = await _tokens(web)
+    _, body = await tokens_for(web)
     response = await web.http.post(
         f"{web.issuer}/revoke",
         data={"token": body["refresh_token"]},
@@ -308,7 +302,7 @@ async def test_revoking_a_refresh_token_revokes_its_family(web):
 
 async def test_another_client_cannot_revoke_my_refresh_token(web):
     await add_web_client(web, "other")
-    _, body = await _tokens(web)
+    _, body = await tokens_for(web)
     response = await web.http.post(
         f"{web.issuer}/revoke",
         data={"token": body["refresh_token"]},
@@ -329,7 +323,7 @@ async def test_garbage_refresh_tokens_are_invalid_grant(web, token):
 
 
 async def test_fifty_concurrent_refreshes_never_fork_the_family(web):
-    _, body = await _tokens(web)
+    _, body = await tokens_for(web)
     answers = await asyncio.gather(*(refresh(web, "web", body["refresh_token"]) for _ in range(50)))
     successors = {a.json()["refresh_token"] for a in answers if a.status_code == 200}
     for answer in answers:
@@ -342,7 +336,7 @@ async def test_fifty_concurrent_refreshes_never_fork_the_family(web):
 
 
 async def test_reuse_emits_an_audit_event_without_the_token(web):
-    _, body = await _tokens(web)
+    _, body = await tokens_for(web)
     await refresh(web, "web", body["refresh_token"])
     web.clock.advance(60)
     with capture_logs() as logs:
