@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from dataclasses import replace
 
 import jwt as pyjwt
 import pytest
@@ -368,3 +369,32 @@ async def test_metadata_advertises_the_user_flows(web):
     assert "refresh_token" in meta["grant_types_supported"]
     assert meta["pushed_authorization_request_endpoint"] == f"{web.issuer}/par"
     assert meta["end_session_endpoint"] == f"{web.issuer}/logout"
+
+
+async def test_a_disabled_user_loses_the_login_session_at_once(web):
+    await authorize(web)
+    user = await web.ctx.store.find_user_by_email("default", "ada@example.test")
+    await web.ctx.store.replace_user(replace(user, disabled=True))
+    _, challenge = pkce_pair()
+    got = location_params(
+        await web.http.get(
+            f"{web.issuer}/authorize", params=authorize_params("web", challenge, prompt="none")
+        )
+    )
+    assert got["error"] == "login_required"
+
+
+async def test_par_refuses_a_pushed_request_uri(web):
+    _, _, pushed = await _push(web, request_uri="urn:ietf:params:oauth:request_uri:x")
+    assert_oauth_error(pushed, 400, "invalid_request")
+
+
+async def test_logout_hint_and_client_id_must_agree(web):
+    await add_web_client(web, "other", post_logout=(BYE,))
+    _, body = await tokens_for(web)
+    response = await web.http.get(
+        f"{web.issuer}/logout",
+        params={"id_token_hint": body["id_token"], "client_id": "other"},
+    )
+    assert response.status_code == 400
+    assert (await refresh(web, "web", body["refresh_token"])).status_code == 200

@@ -346,3 +346,11 @@ async def test_reuse_emits_an_audit_event_without_the_token(web):
     assert reuse[0]["client_id"] == "web"
     assert reuse[0]["outcome"] == "family_revoked"
     assert body["refresh_token"] not in repr(logs)
+
+
+async def test_refresh_cannot_switch_to_another_resource(web):
+    _, body = await tokens_for(web)
+    other = await refresh(web, "web", body["refresh_token"], resource="https://other.example.test")
+    assert_oauth_error(other, 400, "invalid_grant")
+    same = await refresh(web, "web", body["refresh_token"], resource="https://api.example.test")
+    assert same.status_code == 200
