@@ -44,6 +44,6 @@ want="$(cat "$root/pyproject.toml" "$root/scripts/bootstrap.sh" | sha256sum | cu
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "bootstrap: installing Tessera and its dependencies into .venv" >&2
     "$venv/bin/python" -m pip install -q --upgrade pip >&2
-    "$venv/bin/python" -m pip install -q -e "$root[dev,verify,server,bff]" >&2
+    "$venv/bin/python" -m pip install -q -e "$root[dev,verify,server,bff,authz]" >&2
     echo "$want" > "$stamp"
 fi
