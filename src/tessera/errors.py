@@ -24,6 +24,7 @@ their input into logs or responses).
     ├── LoginThrottled                    login_throttled
     ├── NotAMember                        not_a_member
     ├── ActionNotAllowed                  action_not_allowed
+    │   └── PolicyDenied                  policy_denied
     ├── ProtocolError                     protocol_error (subclasses: the RFC code)
     │   ├── InvalidRequest                invalid_request
     │   ├── InvalidClient                 invalid_client
@@ -98,6 +99,7 @@ __all__ = [
     "MissingClaim",
     "NotAMember",
     "NotFoundError",
+    "PolicyDenied",
     "ProtocolError",
     "RevocationFeedStale",
     "SchemaOutdated",
@@ -242,6 +244,16 @@ class ActionNotAllowed(TesseraError):
     """No scope granted to the principal maps to the action the endpoint needs (403)."""
 
     code = "action_not_allowed"
+
+
+class PolicyDenied(ActionNotAllowed):
+    """The policies (Cedar) do not permit the action on the resource, or one forbids it (403).
+
+    Default deny: no applicable ``permit`` is a refusal too. ``fields`` name the action, the
+    resource type and the determining policy ids, never a claim value.
+    """
+
+    code = "policy_denied"
 
 
 class ProtocolError(TesseraError):

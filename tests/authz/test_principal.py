@@ -24,9 +24,13 @@ def _verified(*scopes):
 
 def test_public_names():
     assert sorted(tessera.authz.__all__) == [
+        "Authorizer",
+        "Decision",
         "MembershipCache",
         "MembershipSource",
+        "PolicyEngine",
         "Principal",
+        "Resource",
         "ScopeMap",
         "authorize_principal",
         "require_action",
