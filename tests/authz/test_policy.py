@@ -221,7 +221,7 @@ def test_an_erroring_forbid_denies_although_cedar_would_skip_it(tmp_path, decisi
             "context": {"rows": 2**62, "format": "csv"},
         },
         rules.read_text(),
-        policy_module._entities(member(), "alice", "A", dataset()),  # noqa: SLF001
+        policy_module._entities(member(), "alice", "A", dataset()),
     )
     assert raw.allowed  # Cedar alone: the erroring forbid is skipped and the permit wins
     with pytest.raises(PolicyDenied) as caught:

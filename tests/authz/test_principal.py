@@ -33,7 +33,9 @@ def test_public_names():
         "Resource",
         "ScopeMap",
         "authorize_principal",
+        "install_tenant_views",
         "require_action",
+        "scoped_sqlite_transaction",
     ]
 
 

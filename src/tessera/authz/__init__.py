@@ -15,6 +15,7 @@ from tessera.authz.guard import Authorizer
 from tessera.authz.membership import MembershipCache, MembershipSource, authorize_principal
 from tessera.authz.policy import Decision, PolicyEngine, Resource
 from tessera.authz.principal import Principal
+from tessera.authz.sqlite_scope import install_tenant_views, scoped_sqlite_transaction
 
 __all__ = [
     "Authorizer",
@@ -26,5 +27,7 @@ __all__ = [
     "Resource",
     "ScopeMap",
     "authorize_principal",
+    "install_tenant_views",
     "require_action",
+    "scoped_sqlite_transaction",
 ]

@@ -33,6 +33,7 @@ from tessera.errors import ConfigurationError
 __all__ = [
     "POLICY_NAME",
     "check_role_is_confined",
+    "drop_tenant_table_policy_sql",
     "grant_api_role_sql",
     "scoped_transaction",
     "tenant_table_policy_sql",
@@ -71,6 +72,20 @@ def tenant_table_policy_sql(table: str, *, tenant_column: str = "tenant_id") -> 
         f"ALTER TABLE {tbl} FORCE ROW LEVEL SECURITY",
         f"DROP POLICY IF EXISTS {POLICY_NAME} ON {tbl}",
         f"CREATE POLICY {POLICY_NAME} ON {tbl} USING {predicate} WITH CHECK {predicate}",
+    ]
+
+
+def drop_tenant_table_policy_sql(table: str) -> list[str]:
+    """DDL (one statement per item) that undoes :func:`tenant_table_policy_sql` on ``table``.
+
+    For a migration's downgrade. Afterwards every role that has SELECT sees every tenant's rows:
+    run it only when the table's data is not served to tenants any more (or the table goes too).
+    """
+    tbl = _ident(table)
+    return [
+        f"DROP POLICY IF EXISTS {POLICY_NAME} ON {tbl}",
+        f"ALTER TABLE {tbl} NO FORCE ROW LEVEL SECURITY",
+        f"ALTER TABLE {tbl} DISABLE ROW LEVEL SECURITY",
     ]
 
 
