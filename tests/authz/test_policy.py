@@ -647,3 +647,51 @@ def test_policies_without_an_id_are_named_by_file_and_position(tmp_path, decisio
     engine = PolicyEngine.from_files([RULES, rules], SCHEMA, decision_log=decisions.append)
     decision = engine.check(member("viewer"), "data.list", dataset("restricted"))
     assert decision.policies == ("plain.cedar:policy1",)
+
+
+# --- parsed entities are reused, never across different requests ---------------------------
+
+
+def test_a_repeated_request_reuses_its_parsed_entities(engine, monkeypatch):
+    parses = []
+    real = cedarpy.Entities.from_json_str
+
+    def spy(text, schema=None):
+        parses.append(text)
+        return real(text, schema)
+
+    monkeypatch.setattr(cedarpy.Entities, "from_json_str", spy)
+    for _ in range(3):
+        engine.check(member("viewer"), "data.list", dataset())
+    assert len(parses) == 1
+    engine.check(member("viewer", subject="bob"), "data.list", dataset())
+    engine.check(member("viewer"), "data.list", dataset("public"))
+    assert len(parses) == 3
+
+
+def test_the_cache_never_answers_for_another_principal_or_resource(engine):
+    """Same engine, alternating: each decision follows its own roles and resource."""
+    for _ in range(2):
+        with pytest.raises(PolicyDenied):
+            engine.check(member("viewer"), "data.export", dataset("public"), SMALL)
+        assert engine.check(member("analyst"), "data.export", dataset("public"), SMALL)
+        with pytest.raises(PolicyDenied):
+            engine.check(member("admin"), "data.list", dataset(tenant="B"))
+        assert engine.check(member("admin"), "data.list", dataset(tenant="A"))
+
+
+def test_the_parsed_entity_cache_is_bounded(engine, monkeypatch):
+    monkeypatch.setattr(policy_module, "ENTITY_CACHE_SIZE", 5)
+    for i in range(20):
+        engine.check(member("viewer", subject=f"user-{i}"), "data.list", dataset())
+    assert len(engine._parsed) == 5
+    # The newest stay: the last subject is a hit, no parse needed to decide again.
+    assert engine.check(member("viewer", subject="user-19"), "data.list", dataset())
+
+
+def test_entities_the_schema_refuses_are_not_cached(engine):
+    wrong = Resource("Dataset", "events", "A", {"classification": 3})
+    for _ in range(2):
+        with pytest.raises(ConfigurationError):
+            engine.check(member("viewer"), "data.list", wrong)
+    assert engine._parsed == {}
