@@ -125,8 +125,9 @@ def redact(
 ) -> MutableMapping[str, Any]:
     """structlog processor: mask sensitive names and secret-shaped values everywhere.
 
-    Common case first: when no name is sensitive and every value is a short string, a
-    number or None, one regex pass over the joined strings decides (every audit event).
+    Common case first: when no name is sensitive and every value is a string, a number, None
+    or a list of strings, one regex pass over the joined strings decides (every audit event,
+    every authorization decision).
     """
     strings: list[str] = []
     for name, value in event_dict.items():
@@ -135,6 +136,11 @@ def redact(
         kind = type(value)
         if kind is str:
             strings.append(value)
+        elif kind is list or kind is tuple:
+            # A list of names (scopes, policy ids): fast only when every item is a string.
+            if not all(type(item) is str for item in value):
+                break
+            strings.extend(value)
         elif kind not in _SIMPLE:
             break
     else:

@@ -232,3 +232,13 @@ def test_identifiers_are_not_masked():
         assert redact_text(value) == value
         assert redact(None, "info", {"kid": value, "jti": value}) == {"kid": value, "jti": value}
     assert all(len(kid) == 43 for kid in kids)
+
+
+def test_a_secret_in_a_list_of_strings_is_masked():
+    """The fast path accepts lists of strings (policy ids, scopes): it must still look in them."""
+    token = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
+    for container in (list, tuple):
+        event = {"event": "authz.decision", "policies": container(["admin-all", token])}
+        assert redact(None, "info", event)["policies"] == ["admin-all", REDACTED]
+    plain = {"event": "authz.decision", "policies": ["admin-all", "tenant-boundary"]}
+    assert redact(None, "info", dict(plain)) == plain
