@@ -21,8 +21,7 @@ SQLite variant is per connection, not part of the schema: see :mod:`tessera.auth
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-from alembic.operations import Operations
+from typing import Any, Protocol
 
 from tessera.authz.rls import (
     drop_tenant_table_policy_sql,
@@ -31,10 +30,22 @@ from tessera.authz.rls import (
 )
 from tessera.errors import ConfigurationError
 
-__all__ = ["disable_tenant_rls", "enable_tenant_rls", "grant_api_role"]
+__all__ = ["MigrationOperations", "disable_tenant_rls", "enable_tenant_rls", "grant_api_role"]
 
 
-def _execute_on_postgresql(op: Operations, statements: list[str]) -> None:
+class MigrationOperations(Protocol):
+    """What the helpers use of Alembic's ``op``: the module proxy or an ``Operations``.
+
+    A protocol, not ``alembic.operations.Operations``: revisions pass ``alembic.op``, a module
+    that proxies one, and a type checker would refuse a module where a class is declared.
+    """
+
+    def get_context(self) -> Any: ...
+
+    def execute(self, sqltext: str) -> Any: ...
+
+
+def _execute_on_postgresql(op: MigrationOperations, statements: list[str]) -> None:
     # The statements were generated (and every identifier checked) before the first one runs:
     # a bad name fails the migration before it changes anything.
     dialect = op.get_context().dialect.name
@@ -47,18 +58,20 @@ def _execute_on_postgresql(op: Operations, statements: list[str]) -> None:
         op.execute(statement)
 
 
-def enable_tenant_rls(op: Operations, table: str, *, tenant_column: str = "tenant_id") -> None:
+def enable_tenant_rls(
+    op: MigrationOperations, table: str, *, tenant_column: str = "tenant_id"
+) -> None:
     """Confine ``table`` to the current tenant (ENABLE + FORCE RLS and the tenant policy)."""
     _execute_on_postgresql(op, tenant_table_policy_sql(table, tenant_column=tenant_column))
 
 
-def disable_tenant_rls(op: Operations, table: str) -> None:
+def disable_tenant_rls(op: MigrationOperations, table: str) -> None:
     """Undo :func:`enable_tenant_rls` (for a downgrade): every tenant's rows become visible."""
     _execute_on_postgresql(op, drop_tenant_table_policy_sql(table))
 
 
 def grant_api_role(
-    op: Operations, role: str, tables: Sequence[str], *, login: bool = False
+    op: MigrationOperations, role: str, tables: Sequence[str], *, login: bool = False
 ) -> None:
     """Create (if missing) the API's confined role and grant it DML on ``tables``.
 

@@ -69,7 +69,7 @@ _MODEL: Final = (
         [_TENANT, _ROLE, _USER],
         (
             "entity User in [Tenant, Role] { tenant: Tenant, roles: Set<String>, "
-            "scopes: Set<String>, client_id: String };"
+            "scopes: Set<String>, client_id?: String };"
         ),
     ),
 )
