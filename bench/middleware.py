@@ -29,6 +29,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from bench._asgi import call
 from bench._load import Load, run_load
 from bench._procs import free_port, pin, start, wait_http
 from tessera.jose import KeySet, SigningKey, encode_jwt
@@ -71,42 +72,14 @@ def mint(key: SigningKey, n: int) -> list[str]:
 
 
 class Caller:
-    """Drives an ASGI app with a minimal HTTP scope; counts successful responses."""
+    """Drives an ASGI app through ``GET /rows``; counts successful responses."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
         self.ok = 0
 
     async def __call__(self, token: str | None) -> None:
-        headers = [(b"host", b"api.test")]
-        if token is not None:
-            headers.append((b"authorization", b"Bearer " + token.encode()))
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "GET",
-            "scheme": "http",
-            "path": "/rows",
-            "raw_path": b"/rows",
-            "query_string": b"",
-            "root_path": "",
-            "headers": headers,
-            "client": ("127.0.0.1", 5000),
-            "server": ("127.0.0.1", 80),
-        }
-        status = 0
-
-        async def receive() -> dict[str, Any]:
-            return {"type": "http.request", "body": b"", "more_body": False}
-
-        async def send(message: dict[str, Any]) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-
-        await self.app(scope, receive, send)
-        if status == 200:
+        if (await call(self.app, "/rows", token=token)).status == 200:
             self.ok += 1
 
 

@@ -33,7 +33,7 @@ from tessera.authz.policy import Resource
 from tessera.authz.principal import Principal
 from tessera.errors import ActionNotAllowed, ConfigurationError, NotAMember, PolicyDenied
 from tessera.jose.claims import Claims
-from tessera.verify.fastapi import require_token
+from tessera.verify.fastapi import insufficient_scope, require_token
 
 __all__ = ["AUTHORIZER_STATE", "PRINCIPAL_STATE", "authorize"]
 
@@ -115,13 +115,4 @@ def _denied(reason: str) -> HTTPException:
 
 def _insufficient_scope(guard: Authorizer, action: str, realm: str) -> HTTPException:
     """RFC 6750 §3.1: 403 ``insufficient_scope``, naming the scopes that grant ``action``."""
-    scopes = " ".join(sorted(guard.scope_map.scopes_for(action)))
-    return HTTPException(
-        status_code=403,
-        detail={"error": "insufficient_scope", "scope": scopes},
-        headers={
-            "WWW-Authenticate": (
-                f'Bearer realm="{realm}", error="insufficient_scope", scope="{scopes}"'
-            )
-        },
-    )
+    return insufficient_scope(" ".join(sorted(guard.scope_map.scopes_for(action))), realm)

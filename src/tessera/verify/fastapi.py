@@ -15,7 +15,7 @@ from fastapi import Depends, HTTPException, Request
 from tessera.jose.claims import Claims
 from tessera.verify.middleware import CLAIMS_KEY
 
-__all__ = ["require_scopes", "require_token"]
+__all__ = ["insufficient_scope", "require_scopes", "require_token"]
 
 
 def require_token(realm: str = "tessera") -> Callable[[Request], Claims]:
@@ -44,15 +44,24 @@ def require_scopes(*scopes: str, realm: str = "tessera") -> Callable[..., Claims
 
     def dependency(claims: Annotated[Claims, Depends(require_token(realm))]) -> Claims:
         if not needed <= claims.scope:
-            raise HTTPException(
-                status_code=403,
-                detail={"error": "insufficient_scope", "scope": named},
-                headers={
-                    "WWW-Authenticate": (
-                        f'Bearer realm="{realm}", error="insufficient_scope", scope="{named}"'
-                    )
-                },
-            )
+            raise insufficient_scope(named, realm)
         return claims
 
     return dependency
+
+
+def insufficient_scope(scopes: str, realm: str) -> HTTPException:
+    """RFC 6750 §3.1: 403 ``insufficient_scope``, naming in ``scope`` what would be enough.
+
+    ``scopes`` is space-separated scope tokens (no quotes: RFC 6749 §3.3), ``realm`` a quote-free
+    string, so both go into the challenge as they are.
+    """
+    return HTTPException(
+        status_code=403,
+        detail={"error": "insufficient_scope", "scope": scopes},
+        headers={
+            "WWW-Authenticate": (
+                f'Bearer realm="{realm}", error="insufficient_scope", scope="{scopes}"'
+            )
+        },
+    )
