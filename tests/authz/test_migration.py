@@ -9,7 +9,6 @@ an application's revision would; the API role then queries without ``WHERE tenan
 from __future__ import annotations
 
 import io
-import os
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -19,11 +18,11 @@ import pytest
 import sqlalchemy as sa
 from alembic.operations import Operations
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from required import unavailable
+import pg_fresh
 from tessera.authz.migration import disable_tenant_rls, enable_tenant_rls, grant_api_role
 from tessera.authz.rls import (
     POLICY_NAME,
@@ -33,8 +32,6 @@ from tessera.authz.rls import (
 )
 from tessera.errors import ConfigurationError
 
-DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-
 
 @dataclass(frozen=True)
 class Target:
@@ -42,56 +39,14 @@ class Target:
     api_role: str
 
     async def connect(self, user: str | None = None) -> asyncpg.Connection:
-        return await asyncpg.connect(
-            host=self.url.host,
-            port=self.url.port,
-            user=user or self.url.username or "postgres",
-            password=self.url.password,
-            database=self.url.database,
-            timeout=5,
-        )
-
-
-async def _admin_execute(url: URL, *statements: str) -> None:
-    conn = await asyncpg.connect(
-        host=url.host,
-        port=url.port,
-        user=url.username or "postgres",
-        password=url.password,
-        database=url.database or "test",
-        timeout=5,
-    )
-    try:
-        for statement in statements:
-            await conn.execute(statement)
-    finally:
-        await conn.close()
+        return await pg_fresh.connect(self.url, user)
 
 
 @pytest.fixture
 async def target() -> AsyncIterator[Target]:
-    admin_url = make_url(os.environ.get("TESSERA_TEST_DATABASE_URL", DEFAULT_PG_URL))
-    suffix = secrets.token_hex(6)
-    fresh = Target(
-        url=admin_url.set(drivername="postgresql+asyncpg", database=f"tessera_mig_{suffix}"),
-        api_role=f"tessera_api_{suffix}",
-    )
-    try:
-        await _admin_execute(admin_url, f'CREATE DATABASE "{fresh.url.database}"')
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        unavailable(
-            f"PostgreSQL unavailable at {admin_url.render_as_string()}: {exc!r}",
-            "PostgreSQL backend",
-        )
-    try:
-        yield fresh
-    finally:
-        # Dropping the database first removes the role's grants in it.
-        await _admin_execute(
-            admin_url,
-            f'DROP DATABASE IF EXISTS "{fresh.url.database}" WITH (FORCE)',
-            f'DROP ROLE IF EXISTS "{fresh.api_role}"',
-        )
+    api_role = f"tessera_api_{secrets.token_hex(6)}"
+    async with pg_fresh.fresh_database("tessera_mig", [api_role]) as url:
+        yield Target(url.set(drivername="postgresql+asyncpg"), api_role)
 
 
 # ------------------------------------------------------------------ the application's revision

@@ -8,15 +8,15 @@ The queries below deliberately omit ``WHERE tenant_id = …``: the policy alone 
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import asyncpg
 import pytest
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL
 
+import pg_fresh
 from tessera.authz.rls import (
     check_role_is_confined,
     grant_api_role_sql,
@@ -25,8 +25,6 @@ from tessera.authz.rls import (
 )
 from tessera.errors import ConfigurationError
 
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 INJECTION = "'; DROP TABLE events; --"
 
 
@@ -36,23 +34,12 @@ class Rollback(Exception):
 
 @dataclass(frozen=True)
 class Cluster:
-    host: str | None
-    port: int | None
-    password: str | None
-    admin_user: str
-    database: str
+    url: URL  # the fresh database, as the administrator
     api_role: str
     owner_role: str
 
     async def connect(self, user: str | None = None) -> asyncpg.Connection:
-        return await asyncpg.connect(
-            host=self.host,
-            port=self.port,
-            user=user or self.admin_user,
-            password=self.password,
-            database=self.database,
-            timeout=5,
-        )
+        return await pg_fresh.connect(self.url, user)
 
 
 async def _setup(cluster: Cluster) -> None:
@@ -90,53 +77,12 @@ async def _setup(cluster: Cluster) -> None:
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
-    url = make_url(os.environ.get("TESSERA_TEST_DATABASE_URL", DEFAULT_PG_URL))
     suffix = secrets.token_hex(6)
-    cluster = Cluster(
-        host=url.host,
-        port=url.port,
-        password=url.password,
-        admin_user=url.username or "postgres",
-        database=f"tessera_rls_{suffix}",
-        api_role=f"tessera_api_{suffix}",
-        owner_role=f"tessera_owner_{suffix}",
-    )
-    admin_db = url.database or "test"
-
-    async def admin_execute(*statements: str) -> None:
-        conn = await asyncpg.connect(
-            host=cluster.host,
-            port=cluster.port,
-            user=cluster.admin_user,
-            password=cluster.password,
-            database=admin_db,
-            timeout=5,
-        )
-        try:
-            for statement in statements:
-                await conn.execute(statement)
-        finally:
-            await conn.close()
-
-    try:
-        asyncio.run(admin_execute(f'CREATE DATABASE "{cluster.database}"'))
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        reason = f"PostgreSQL unavailable at {url.render_as_string()}: {exc!r}"
-        if IN_CI:
-            pytest.fail(reason + " (CI must run the PostgreSQL backend)", pytrace=False)
-        pytest.skip(reason)
-    try:
+    api_role, owner_role = f"tessera_api_{suffix}", f"tessera_owner_{suffix}"
+    with pg_fresh.fresh_database_sync("tessera_rls", [api_role, owner_role]) as url:
+        cluster = Cluster(url, api_role, owner_role)
         asyncio.run(_setup(cluster))
         yield cluster
-    finally:
-        # Dropping the database first removes the roles' grants and ownerships in it.
-        asyncio.run(
-            admin_execute(
-                f'DROP DATABASE IF EXISTS "{cluster.database}" WITH (FORCE)',
-                f'DROP ROLE IF EXISTS "{cluster.api_role}"',
-                f'DROP ROLE IF EXISTS "{cluster.owner_role}"',
-            )
-        )
 
 
 @pytest.fixture

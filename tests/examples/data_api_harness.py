@@ -31,15 +31,13 @@ from examples.data_api.migrate import upgrade
 from examples.data_api.settings import Settings
 from examples.data_api.urls import DatabaseUrl
 from fastapi import FastAPI
-from sqlalchemy.engine import make_url
 
-from required import unavailable
+import pg_fresh
 from served import free_port, wait_healthy
 from tessera.jose import KeySet, SigningKey, encode_jwt
 
 _T = TypeVar("_T")
 ROOT = Path(__file__).resolve().parents[2]
-PG_URL = os.environ.get("TESSERA_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 ISSUER = "https://issuer.example.test/t/default"
 AUDIENCE = "https://data-api.example.test"
 ALL_SCOPES = "data:read data:export data:admin"
@@ -89,46 +87,19 @@ async def _pg_fetch(dsn: str, sql: str, *args: object) -> list[tuple[Any, ...]]:
         await conn.close()
 
 
-async def _pg_admin(dsn: str, *statements: str) -> None:
-    conn = await asyncpg.connect(dsn, timeout=5)
-    try:
-        for statement in statements:
-            await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
 @contextlib.contextmanager
 def postgres_backend() -> Iterator[Backend]:
     """A fresh, migrated database and API role; both dropped at the end."""
-    base = make_url(PG_URL).set(drivername="postgresql")
-    server_dsn = base.render_as_string(hide_password=False)
-    suffix = secrets.token_hex(5)
-    database, role = f"data_api_test_{suffix}", f"data_api_test_{suffix}"
-    try:
-        asyncio.run(_pg_admin(server_dsn, f'CREATE DATABASE "{database}"'))
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        unavailable(
-            f"PostgreSQL unavailable at {base.render_as_string()}: {exc!r}", "PostgreSQL tests"
-        )
-    try:
-        admin = DatabaseUrl.parse(base.set(database=database).render_as_string(hide_password=False))
+    role = f"data_api_test_{secrets.token_hex(5)}"
+    with pg_fresh.fresh_database_sync("data_api_test", [role]) as fresh:
+        admin = DatabaseUrl.parse(fresh.render_as_string(hide_password=False))
         asyncio.run(upgrade(admin, api_role=role))
         # A password, so the tests also run where the cluster does not trust local logins.
         password = secrets.token_urlsafe(18)
-        asyncio.run(_pg_admin(admin.asyncpg_dsn, f"ALTER ROLE \"{role}\" PASSWORD '{password}'"))
-        api_url = base.set(database=database, username=role, password=password)
+        asyncio.run(pg_fresh.admin_execute(fresh, f"ALTER ROLE \"{role}\" PASSWORD '{password}'"))
+        api_url = fresh.set(username=role, password=password)
         yield Backend(
             "postgres", admin, DatabaseUrl.parse(api_url.render_as_string(hide_password=False))
-        )
-    finally:
-        # Dropping the database first removes the role's grants in it.
-        asyncio.run(
-            _pg_admin(
-                server_dsn,
-                f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)',
-                f'DROP ROLE IF EXISTS "{role}"',
-            )
         )
 
 
