@@ -41,6 +41,16 @@ def wait_healthy(url: str, process: subprocess.Popen[bytes], limit: float = 30.0
         time.sleep(0.2)
 
 
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, up to 10 s for a clean exit, then SIGKILL; reaped either way."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @dataclass
 class Served:
     base: str
@@ -81,8 +91,4 @@ def tessera_serve(home: Path, **settings: str) -> Iterator[Served]:
         wait_healthy(f"{base}/healthz", process)
         yield Served(base, env)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from served import free_port, tessera_serve, wait_healthy
+from served import free_port, stop, tessera_serve, wait_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
 API = "https://api.example.test"
@@ -30,11 +30,7 @@ def stack(tmp_path):
             wait_healthy(f"http://127.0.0.1:{port}/healthz", api)
             yield served.issuer, f"http://127.0.0.1:{port}", secret
         finally:
-            api.terminate()
-            try:
-                api.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                api.kill()
+            stop(api)
 
 
 def test_example_service_accepts_server_tokens_and_refuses_the_rest(stack):

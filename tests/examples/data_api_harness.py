@@ -33,7 +33,7 @@ from examples.data_api.urls import DatabaseUrl
 from fastapi import FastAPI
 
 import pg_fresh
-from served import free_port, wait_healthy
+from served import free_port, stop, wait_healthy
 from tessera.jose import KeySet, SigningKey, encode_jwt
 
 _T = TypeVar("_T")
@@ -236,12 +236,7 @@ def served_api(
             raise
         yield base, process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 def memory_kib(pid: int) -> dict[str, int]:
