@@ -35,6 +35,8 @@ __all__ = [
     "check_role_is_confined",
     "drop_tenant_table_policy_sql",
     "grant_api_role_sql",
+    "quote_identifier",
+    "scope_setting",
     "scoped_transaction",
     "tenant_table_policy_sql",
 ]
@@ -46,7 +48,7 @@ _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 
 
-def _ident(name: str) -> str:
+def quote_identifier(name: str) -> str:
     """Return ``name`` double-quoted, or raise: only plain lower-case SQL identifiers pass."""
     if not isinstance(name, str) or _IDENTIFIER.fullmatch(name) is None:
         raise ConfigurationError(
@@ -63,8 +65,8 @@ def tenant_table_policy_sql(table: str, *, tenant_column: str = "tenant_id") -> 
     ``''`` left behind by an earlier ``SET LOCAL`` into NULL), so it matches no row: reads
     return nothing and writes are refused. Fail closed.
     """
-    tbl = _ident(table)
-    col = _ident(tenant_column)
+    tbl = quote_identifier(table)
+    col = quote_identifier(tenant_column)
     predicate = f"({col} = NULLIF(current_setting('tessera.tenant_id', true), ''))"
     return [
         f"ALTER TABLE {tbl} ENABLE ROW LEVEL SECURITY",
@@ -81,7 +83,7 @@ def drop_tenant_table_policy_sql(table: str) -> list[str]:
     For a migration's downgrade. Afterwards every role that has SELECT sees every tenant's rows:
     run it only when the table's data is not served to tenants any more (or the table goes too).
     """
-    tbl = _ident(table)
+    tbl = quote_identifier(table)
     return [
         f"DROP POLICY IF EXISTS {POLICY_NAME} ON {tbl}",
         f"ALTER TABLE {tbl} NO FORCE ROW LEVEL SECURITY",
@@ -109,8 +111,8 @@ def grant_api_role_sql(role: str, tables: list[str], *, login: bool = False) -> 
     columns (``serial``/``bigserial`` defaults need ``USAGE``), never ownership. Run it as an
     administrator; the tables should be owned by another role.
     """
-    name = _ident(role)
-    quoted_tables = [_ident(t) for t in tables]
+    name = quote_identifier(role)
+    quoted_tables = [quote_identifier(t) for t in tables]
     if not quoted_tables:
         raise ConfigurationError("the API role must be granted at least one table")
     attributes = "NOSUPERUSER NOBYPASSRLS NOCREATEROLE NOCREATEDB NOREPLICATION " + (
@@ -133,7 +135,8 @@ def grant_api_role_sql(role: str, tables: list[str], *, login: bool = False) -> 
     return statements
 
 
-def _scopes_value(scopes: Iterable[str]) -> str:
+def scope_setting(scopes: Iterable[str]) -> str:
+    """The ``tessera.scopes`` value: sorted, unique RFC 6749 §3.3 scope tokens, space-separated."""
     if isinstance(scopes, str):
         # A bare string would be iterated character by character.
         raise ConfigurationError("scopes must be an iterable of scope tokens, not a string")
@@ -160,7 +163,7 @@ async def scoped_transaction(
         raise ConfigurationError("tenant_id must be a non-empty string")
     if not isinstance(subject, str):
         raise ConfigurationError("subject must be a string")
-    scope_value = _scopes_value(scopes)
+    scope_value = scope_setting(scopes)
     async with conn.transaction():
         await conn.execute(
             "SELECT set_config('tessera.tenant_id', $1, true), "
@@ -207,7 +210,7 @@ async def check_role_is_confined(conn: asyncpg.Connection, tables: Iterable[str]
     """
     names = list(tables)
     for name in names:
-        _ident(name)
+        quote_identifier(name)
     row = await conn.fetchrow(_CONFINEMENT_QUERY)
     if row["superuser"]:
         raise ConfigurationError(

@@ -72,7 +72,7 @@ from typing import Any
 
 import aiosqlite
 
-from tessera.authz.rls import _ident, _scopes_value
+from tessera.authz.rls import quote_identifier, scope_setting
 from tessera.errors import ConfigurationError, StorageError
 
 __all__ = ["install_tenant_views", "scoped_sqlite_transaction"]
@@ -103,10 +103,10 @@ class _Table:
         defaults: frozenset[str],
         key: tuple[str, ...],
     ) -> _Table:
-        tbl = _ident(name)
+        tbl = quote_identifier(name)
         # The key AND the tenant: even a direct tessera_write call reaches only the caller's rows.
-        match = " AND ".join(f"{_ident(c)} = ?" for c in (*key, tenant_column))
-        assignments = ", ".join(f"{_ident(c)} = ?" for c in columns)
+        match = " AND ".join(f"{quote_identifier(c)} = ?" for c in (*key, tenant_column))
+        assignments = ", ".join(f"{quote_identifier(c)} = ?" for c in columns)
         return cls(
             name=name,
             tenant_column=tenant_column,
@@ -118,9 +118,9 @@ class _Table:
         )
 
     def insert_sql(self, present: Sequence[str]) -> str:
-        names = ", ".join(_ident(c) for c in present)
+        names = ", ".join(quote_identifier(c) for c in present)
         marks = ", ".join("?" for _ in present)
-        return f"INSERT INTO main.{_ident(self.name)} ({names}) VALUES ({marks})"  # noqa: S608 - checked names
+        return f"INSERT INTO main.{quote_identifier(self.name)} ({names}) VALUES ({marks})"  # noqa: S608 - checked names
 
 
 @dataclass(slots=True)
@@ -210,7 +210,7 @@ async def _rows(conn: aiosqlite.Connection, sql: str, params: Sequence[object] =
 
 
 async def _describe(conn: aiosqlite.Connection, table: str, tenant_column: str) -> _Table:
-    tbl = _ident(table)
+    tbl = quote_identifier(table)
     kind = await _rows(
         conn,
         "SELECT type FROM main.sqlite_master WHERE name = ? COLLATE NOCASE "
@@ -222,7 +222,7 @@ async def _describe(conn: aiosqlite.Connection, table: str, tenant_column: str) 
     # (cid, name, type, notnull, dflt_value, pk); generated columns are not listed.
     info = await _rows(conn, f"PRAGMA main.table_info({tbl})")
     for row in info:
-        _ident(row[1])
+        quote_identifier(row[1])
     columns = tuple(row[1] for row in info)
     if tenant_column not in columns:
         raise ConfigurationError(
@@ -256,10 +256,10 @@ _REFUSALS = (
 def _ddl(table: _Table) -> list[str]:
     # Every name is a checked identifier, so the quoted and literal uses below cannot break out.
     t = table.name
-    view = _ident(t)
-    new = ", ".join(f"NEW.{_ident(c)}" for c in table.columns)
-    old_key = ", ".join(f"OLD.{_ident(c)}" for c in table.key)
-    tenant = _ident(table.tenant_column)
+    view = quote_identifier(t)
+    new = ", ".join(f"NEW.{quote_identifier(c)}" for c in table.columns)
+    old_key = ", ".join(f"OLD.{quote_identifier(c)}" for c in table.key)
+    tenant = quote_identifier(table.tenant_column)
     refusals = _REFUSALS.format(t=t)
 
     def trigger(event: str, args: str) -> str:
@@ -312,9 +312,9 @@ async def install_tenant_views(
     names = list(dict.fromkeys(tables))
     if not names:
         raise ConfigurationError("at least one tenant table is needed")
-    _ident(tenant_column)
+    quote_identifier(tenant_column)
     for name in names:
-        _ident(name)
+        quote_identifier(name)
     specs = [await _describe(conn, name, tenant_column) for name in names]
     cell = await _cell_for(conn)
     for spec in specs:
@@ -339,7 +339,7 @@ async def scoped_sqlite_transaction(
         raise ConfigurationError("tenant_id must be a non-empty string")
     if not isinstance(subject, str):
         raise ConfigurationError("subject must be a string")
-    scope_value = _scopes_value(scopes)
+    scope_value = scope_setting(scopes)
     cell = _CELLS.get(conn)
     if cell is None:
         raise ConfigurationError(
