@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import NoReturn
 
 import pytest
+import redis
 import redis.asyncio as aioredis
 
 from shared_data import IN_CI
@@ -42,3 +43,14 @@ async def redis_client(*, decode_responses: bool) -> aioredis.Redis:
         await client.aclose()
         unavailable(f"Redis unavailable at {REDIS_URL}: {exc!r}", "Redis tests")
     return client
+
+
+def require_redis() -> None:
+    """The test Redis answers a PING (for tests that hand its URL to another process)."""
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except (OSError, redis.RedisError) as exc:
+        unavailable(f"Redis unavailable at {REDIS_URL}: {exc!r}", "Redis tests")
+    finally:
+        client.close()

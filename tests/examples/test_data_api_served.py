@@ -13,28 +13,17 @@ import time
 
 import httpx
 import pytest
-import redis
 from data_api_harness import backend, run_cli, served_api
 
-from required import REDIS_URL, unavailable
+from required import REDIS_URL, require_redis
 from served import tessera_serve
 
 API = "https://api.example.test"
 
 
-def _require_redis() -> None:
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except (OSError, redis.RedisError) as exc:
-        unavailable(f"Redis unavailable at {REDIS_URL}: {exc!r}", "Redis tests")
-    finally:
-        client.close()
-
-
 @pytest.fixture(params=["postgres", "sqlite"])
 def stack(request, tmp_path, secret_registry):
-    _require_redis()
+    require_redis()
     with (
         backend(request.param, tmp_path) as target,
         tessera_serve(tmp_path / "home", redis_url=REDIS_URL, heartbeat_interval="0.5") as srv,

@@ -7,33 +7,22 @@ with RedisRevocationSubscriber. Also: the server's heartbeats keep an idle feed 
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 
 import httpx
 import pytest
-import redis
 
+from required import REDIS_URL, require_redis
 from served import tessera_serve
-from shared_data import IN_CI
 from tessera.errors import TokenRevoked
 from tessera.verify import RedisRevocationSubscriber, RevocationFeed, Verifier
 
-REDIS_URL = os.environ.get("TESSERA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 API = "https://api.example.test"
 
 
 @pytest.fixture
 def server(tmp_path):
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except (OSError, redis.RedisError) as exc:
-        if IN_CI:
-            pytest.fail(f"Redis unavailable at {REDIS_URL}: {exc!r}", pytrace=False)
-        pytest.skip(f"Redis unavailable at {REDIS_URL}")
-    finally:
-        client.close()
+    require_redis()
     with tessera_serve(tmp_path / "home", redis_url=REDIS_URL, heartbeat_interval="0.5") as srv:
         yield srv.issuer, srv.add_client("svc", "--audience", API)
 
