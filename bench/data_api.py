@@ -57,6 +57,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy.engine import make_url
 
 from bench._asgi import call
+from bench._sqlite_views import ViewCost, measure_views
 from tessera.authz import Authorizer, Principal, Resource
 from tessera.authz.fastapi import AUTHORIZER_STATE
 from tessera.jose import KeySet, SigningKey, encode_jwt
@@ -321,7 +322,7 @@ async def fresh_database(base: str) -> AsyncIterator[tuple[DatabaseUrl, Database
         await admin.close()
 
 
-def report(f: Figures, args: Any) -> dict[str, Any]:
+def report(f: Figures, views: ViewCost | None, args: Any) -> dict[str, Any]:
     auth_a, auth_b = median(f.auth_list_us), median(f.auth_export_us)
     small, small_bare = median(f.small_us), median(f.small_bypass_us)
     export, export_bare = median(f.export_ms) * 1e3, median(f.export_bypass_ms) * 1e3
@@ -347,6 +348,12 @@ def report(f: Figures, args: Any) -> dict[str, Any]:
         "rls_cost_db": 1 - on_db / off_db,
         "raw": dict(vars(f)),
     }
+    if views is not None:
+        result |= {
+            "sqlite_views_rows_per_s": views.views,
+            "sqlite_plain_rows_per_s": views.plain,
+            "sqlite_views_cost": views.cost,
+        }
     if args.json:
         print(json.dumps(result, indent=2))
         return result
@@ -385,6 +392,12 @@ def report(f: Figures, args: Any) -> dict[str, Any]:
         f"    database alone   on {on_db:10,.0f} rows/s   off {off_db:10,.0f} rows/s   "
         f"cost {1 - on_db / off_db:6.1%}"
     )
+    if views is not None:
+        print(f"SQLite tenant views, database alone: {args.big_tenant!r}, {views.rows:,} rows")
+        print(
+            f"    views        {views.views:10,.0f} rows/s   plain {views.plain:10,.0f} rows/s   "
+            f"cost {views.cost:6.1%}"
+        )
     return result
 
 
@@ -419,7 +432,11 @@ async def run(args: Any) -> None:
             pool_size=4,
         )
         figures = await measure(settings, key, owner, args)
-    report(figures, args)
+    views = None
+    if not args.no_sqlite:
+        print(f"SQLite: loading {args.rows:,} rows …", file=sys.stderr, flush=True)
+        views = await measure_views(args.rows, args.big_tenant, args.repeat, batch=2_000)
+    report(figures, views, args)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -431,6 +448,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--exports", type=int, default=10, help="10k exports per round")
     parser.add_argument("--repeat", type=int, default=5, help="rounds (median reported)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite views part")
     args = parser.parse_args(argv)
     main_sync(args)
 
