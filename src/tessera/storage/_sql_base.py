@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from tessera.errors import StorageError
+from tessera.errors import ConflictError, NotFoundError, StorageError
 from tessera.storage.engine import WRITE
 from tessera.storage.hot_reads import make_hot_reads
 from tessera.storage.hot_writes import make_hot_writes
@@ -68,6 +69,29 @@ class SqlBase:
                 yield conn
         except _UNAVAILABLE as exc:
             raise StorageError("the database is unavailable") from exc
+
+    async def _add_row(
+        self,
+        table: sa.Table,
+        values: Mapping[str, Any],
+        conflict: str,
+        *,
+        tenant_must_exist: str | None = None,
+        **fields: object,
+    ) -> None:
+        """Insert one row in its own transaction; a constraint violation is a ``ConflictError``.
+
+        ``conflict`` and ``fields`` make its message and metadata (names and ids only, never a
+        hash, token or personal data). With ``tenant_must_exist``, a violation caused by a
+        missing tenant (the foreign key, not a duplicate) is a ``NotFoundError`` instead.
+        """
+        try:
+            async with self._write() as conn:
+                await conn.execute(sa.insert(table).values(dict(values)))
+        except IntegrityError as exc:
+            if tenant_must_exist is not None and not await self._tenant_exists(tenant_must_exist):
+                raise NotFoundError("tenant does not exist", tenant_id=tenant_must_exist) from exc
+            raise ConflictError(conflict, **fields) from exc
 
     def _insert(self, table: sa.Table) -> sqlite.Insert | postgresql.Insert:
         """An INSERT that supports ``ON CONFLICT`` on this engine's dialect."""

@@ -84,13 +84,9 @@ class SqlAuthorization(SqlBase):
             "expires_at": request.expires_at,
             "binding_hash": request.binding_hash,
         }
-        try:
-            async with self._write() as conn:
-                await conn.execute(sa.insert(pending_requests).values(values))
-        except IntegrityError as exc:
-            raise ConflictError(
-                "pending request already exists", tenant_id=request.tenant_id
-            ) from exc
+        await self._add_row(
+            pending_requests, values, "pending request already exists", tenant_id=request.tenant_id
+        )
 
     async def get_request(self, request_hash: bytes, *, now: float) -> PendingRequest | None:
         query = sa.select(pending_requests).where(
@@ -112,13 +108,12 @@ class SqlAuthorization(SqlBase):
         return None if row is None else _request_from_row(row)
 
     async def add_code(self, code: AuthorizationCode) -> None:
-        try:
-            async with self._write() as conn:
-                await conn.execute(sa.insert(authorization_codes).values(_code_values(code)))
-        except IntegrityError as exc:
-            raise ConflictError(
-                "authorization code already exists", tenant_id=code.tenant_id
-            ) from exc
+        await self._add_row(
+            authorization_codes,
+            _code_values(code),
+            "authorization code already exists",
+            tenant_id=code.tenant_id,
+        )
 
     async def get_code(self, code_hash: bytes) -> AuthorizationCode | None:
         query = sa.select(authorization_codes).where(_c.code_hash == code_hash)

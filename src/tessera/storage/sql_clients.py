@@ -10,9 +10,8 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.exc import IntegrityError
 
-from tessera.errors import ConflictError, NotFoundError, StorageError
+from tessera.errors import NotFoundError, StorageError
 from tessera.storage._sql_base import SqlBase
 from tessera.storage.records import AUTH_METHODS, Client, ClientAuthMethod, TokenFormat
 from tessera.storage.tables import clients
@@ -72,16 +71,14 @@ def _from_row(row: RowMapping) -> Client:
 class SqlClients(SqlBase):
     async def add_client(self, client: Client) -> None:
         """Raises :class:`NotFoundError` for an unknown tenant, :class:`ConflictError` if taken."""
-        try:
-            async with self._write() as conn:
-                await conn.execute(sa.insert(clients).values(_to_row(client)))
-        except IntegrityError as exc:
-            # Either the primary key is taken or the tenant is missing (foreign key).
-            if not await self._tenant_exists(client.tenant_id):
-                raise NotFoundError("tenant does not exist", tenant_id=client.tenant_id) from exc
-            raise ConflictError(
-                "client already exists", tenant_id=client.tenant_id, client_id=client.client_id
-            ) from exc
+        await self._add_row(
+            clients,
+            _to_row(client),
+            "client already exists",
+            tenant_must_exist=client.tenant_id,
+            tenant_id=client.tenant_id,
+            client_id=client.client_id,
+        )
 
     async def get_client(self, tenant_id: str, client_id: str) -> Client | None:
         query = sa.select(clients).where(

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.exc import IntegrityError
 
-from tessera.errors import ConflictError, NotFoundError
+from tessera.errors import NotFoundError
 from tessera.storage._sql_base import SqlBase
 from tessera.storage.records import StoredKey
 from tessera.storage.tables import signing_keys
@@ -46,15 +45,14 @@ class SqlKeys(SqlBase):
             "retires_at": key.retires_at,
             "removes_at": key.removes_at,
         }
-        try:
-            async with self._write() as conn:
-                await conn.execute(sa.insert(signing_keys).values(values))
-        except IntegrityError as exc:
-            if not await self._tenant_exists(key.tenant_id):
-                raise NotFoundError("tenant does not exist", tenant_id=key.tenant_id) from exc
-            raise ConflictError(
-                "key id already exists", tenant_id=key.tenant_id, kid=key.kid
-            ) from exc
+        await self._add_row(
+            signing_keys,
+            values,
+            "key id already exists",
+            tenant_must_exist=key.tenant_id,
+            tenant_id=key.tenant_id,
+            kid=key.kid,
+        )
 
     async def list_keys(self, tenant_id: str) -> list[StoredKey]:
         query = (

@@ -8,9 +8,7 @@ until :meth:`purge_opaque` drops it.
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 
-from tessera.errors import ConflictError
 from tessera.storage._sql_base import SqlBase
 from tessera.storage.hot_reads import LIVE_OPAQUE, json_list
 from tessera.storage.records import OpaqueToken
@@ -34,12 +32,8 @@ class SqlOpaqueTokens(SqlBase):
             "issued_at": token.issued_at,
             "expires_at": token.expires_at,
         }
-        try:
-            async with self._write() as conn:
-                await conn.execute(sa.insert(opaque_tokens).values(values))
-        except IntegrityError as exc:
-            # No hash or token in the message: only metadata.
-            raise ConflictError("opaque token already exists", jti=token.jti) from exc
+        # No hash or token in the message: only metadata.
+        await self._add_row(opaque_tokens, values, "opaque token already exists", jti=token.jti)
 
     async def get_opaque(self, token_hash: bytes) -> OpaqueToken | None:
         query = sa.select(opaque_tokens).where(_t.token_hash == token_hash)

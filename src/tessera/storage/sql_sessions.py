@@ -8,9 +8,7 @@ until :meth:`purge_sessions`; it is never live again.
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 
-from tessera.errors import ConflictError
 from tessera.storage._sql_base import SqlBase
 from tessera.storage.tables import login_sessions
 from tessera.storage.user_records import LoginSession
@@ -33,13 +31,9 @@ class SqlSessions(SqlBase):
             "expires_at": session.expires_at,
             "ended_at": session.ended_at,
         }
-        try:
-            async with self._write() as conn:
-                await conn.execute(sa.insert(login_sessions).values(values))
-        except IntegrityError as exc:
-            raise ConflictError(
-                "login session already exists", tenant_id=session.tenant_id
-            ) from exc
+        await self._add_row(
+            login_sessions, values, "login session already exists", tenant_id=session.tenant_id
+        )
 
     async def find_live_session(self, session_hash: bytes, *, now: float) -> LoginSession | None:
         query = sa.select(login_sessions).where(

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 
-from tessera.errors import ConflictError
 from tessera.storage._sql_base import SqlBase
 from tessera.storage.records import Tenant
 from tessera.storage.tables import tenants
@@ -15,15 +13,8 @@ __all__ = ["SqlTenants"]
 
 class SqlTenants(SqlBase):
     async def add_tenant(self, tenant: Tenant) -> None:
-        try:
-            async with self._write() as conn:
-                await conn.execute(
-                    sa.insert(tenants).values(
-                        id=tenant.id, name=tenant.name, created_at=tenant.created_at
-                    )
-                )
-        except IntegrityError as exc:
-            raise ConflictError("tenant already exists", tenant_id=tenant.id) from exc
+        values = {"id": tenant.id, "name": tenant.name, "created_at": tenant.created_at}
+        await self._add_row(tenants, values, "tenant already exists", tenant_id=tenant.id)
 
     async def get_tenant(self, tenant_id: str) -> Tenant | None:
         async with self._read() as conn:

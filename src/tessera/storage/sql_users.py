@@ -54,16 +54,15 @@ class SqlUsers(SqlBase):
     async def add_user(self, user: User) -> None:
         """Raises :class:`NotFoundError` for an unknown tenant, :class:`ConflictError` when
         the user id or the email is taken in the tenant."""
-        try:
-            async with self._write() as conn:
-                await conn.execute(sa.insert(users).values(_to_row(user)))
-        except IntegrityError as exc:
-            if not await self._tenant_exists(user.tenant_id):
-                raise NotFoundError("tenant does not exist", tenant_id=user.tenant_id) from exc
-            # The email is personal data: not in the message, nor in the fields.
-            raise ConflictError(
-                "user id or email already exists", tenant_id=user.tenant_id, user_id=user.user_id
-            ) from exc
+        # The email is personal data: not in the message, nor in the fields.
+        await self._add_row(
+            users,
+            _to_row(user),
+            "user id or email already exists",
+            tenant_must_exist=user.tenant_id,
+            tenant_id=user.tenant_id,
+            user_id=user.user_id,
+        )
 
     async def get_user(self, tenant_id: str, user_id: str) -> User | None:
         # On every refresh and login session check: straight to the driver (hot_reads).
